@@ -1,1 +1,405 @@
-//! TODO
+//! The parallel scan: inputs are cut into line-aligned chunks, each chunk is matched on a
+//! rayon worker into its own [`Tally`], and tallies are merged in input order.
+//!
+//! Semantics per line are fail2ban's server path without check-all (the first failregex that
+//! survives the ignore check wins, like `fail2ban-regex -o`), with three documented
+//! differences needed for historical audits:
+//! - a last line without a trailing newline is processed (fail2ban-regex drops it);
+//! - a failure on a line without a date gets the time of the previous dated line of the
+//!   same file (fail2ban-regex gives it no time);
+//! - dates without a year get their year from the file (see [`files`] and `cmd::scan`).
+//!
+//! Empty lines and lines starting with `#` are skipped as fail2ban-regex does, but counted.
+
+pub mod files;
+pub mod tally;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::date::DateDetector;
+use crate::input::{self, Compression, Opened};
+use crate::pattern::{Engine, EngineCache, LineOutcome};
+pub use tally::{Event, IpStat, Tally};
+
+/// Filters that share one date pattern, compiled into one engine.
+pub struct Group {
+    pub engine: Engine,
+    /// Global filter index of each of the engine's filters.
+    pub filters: Vec<usize>,
+    /// Date pattern of the group (`None` = fail2ban's defaults).
+    pub datepattern: Option<String>,
+}
+
+/// What the scan needs besides the inputs.
+pub struct Scanner {
+    pub groups: Vec<Group>,
+    /// (failregex count, ignoreregex count) per global filter.
+    pub shape: Vec<(usize, usize)>,
+    /// Keep every failure as an [`Event`] (per-event CSV, ban replay).
+    pub keep_events: bool,
+    /// Target chunk size in bytes; chunks end at a newline.
+    pub chunk_size: usize,
+}
+
+/// Outcome of one input.
+#[derive(Debug, Clone)]
+pub struct FileReport {
+    pub path: PathBuf,
+    pub compression: Compression,
+    /// Bytes of (decoded) log text processed.
+    pub bytes: u64,
+    pub lines: u64,
+    /// Why the input is incomplete or missing, with the offset reached.
+    pub error: Option<String>,
+}
+
+/// Per-thread scratch space.
+struct Worker {
+    caches: Vec<EngineCache>,
+    outcome: LineOutcome,
+    text: String,
+}
+
+impl Scanner {
+    fn worker(&self) -> Worker {
+        Worker {
+            caches: self.groups.iter().map(|g| g.engine.new_cache()).collect(),
+            outcome: LineOutcome::default(),
+            text: String::new(),
+        }
+    }
+
+    fn empty_tally(&self, templates: usize) -> Tally {
+        Tally::new(&self.shape, templates)
+    }
+
+    /// Scans one chunk of whole lines (the last one may lack its newline only at EOF).
+    /// `detectors` are fresh clones per chunk so that the result does not depend on which
+    /// chunks a thread saw before.
+    fn scan_chunk(
+        &self,
+        w: &mut Worker,
+        detectors: &mut [DateDetector],
+        file: u32,
+        data: &[u8],
+    ) -> Tally {
+        let templates = detectors.first().map_or(0, |d| d.hits_by_id().len());
+        let mut t = self.empty_tally(templates);
+        let mut last_time: Option<f64> = None;
+        let mut lineno = 0u64;
+        let mut pos = 0usize;
+        while pos < data.len() {
+            let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+            let mut raw = &data[pos..end];
+            pos = end + 1;
+            lineno += 1;
+            t.lines += 1;
+            while let [rest @ .., b'\r'] = raw {
+                raw = rest;
+            }
+            if raw.is_empty() || raw[0] == b'#' {
+                t.skipped += 1;
+                continue;
+            }
+            let line = match std::str::from_utf8(raw) {
+                Ok(s) => Cow::Borrowed(s),
+                Err(_) => {
+                    t.invalid_utf8 += 1;
+                    String::from_utf8_lossy(raw)
+                }
+            };
+            let (mut failed, mut ignored, mut dated) = (false, false, false);
+            for (gi, g) in self.groups.iter().enumerate() {
+                let det = &mut detectors[gi];
+                w.text.clear();
+                let mut time = None;
+                match det.detect(&line) {
+                    Some(m) => {
+                        w.text.push_str(&line[..m.start]);
+                        w.text.push_str(&line[m.end..]);
+                        time = m.time;
+                    }
+                    None => w.text.push_str(&line),
+                }
+                if let Some(tm) = time {
+                    dated = true;
+                    last_time = Some(tm);
+                }
+                g.engine
+                    .match_line(&mut w.caches[gi], &w.text, &mut w.outcome);
+                for &(f, idx) in &w.outcome.ignore_hits {
+                    ignored = true;
+                    t.ignore_hits[g.filters[f]][idx] += 1;
+                }
+                for fl in w.outcome.failures.drain(..) {
+                    let filter = g.filters[fl.filter];
+                    if fl.nofail {
+                        ignored = true;
+                        t.regex_hits[filter][fl.regex] += 1;
+                        continue;
+                    }
+                    failed = true;
+                    let ip = fl
+                        .data
+                        .iter()
+                        .find(|(k, _)| k == "ip")
+                        .and_then(|(_, v)| v.clone())
+                        .unwrap_or(fl.id);
+                    t.failure(
+                        Event {
+                            time: time.or(last_time),
+                            ip,
+                            filter: filter as u32,
+                            regex: fl.regex as u32,
+                            file,
+                            line: lineno,
+                        },
+                        self.keep_events,
+                    );
+                }
+            }
+            if !dated {
+                t.no_date += 1;
+            }
+            if ignored {
+                t.ignored += 1;
+            } else if failed {
+                t.matched += 1;
+            } else {
+                t.missed += 1;
+            }
+        }
+        if let Some(d) = detectors.first() {
+            t.date_hits = d.hits_by_id();
+        }
+        t.last_time = last_time;
+        t
+    }
+
+    /// Scans in-memory bytes in parallel, line-aligned chunks; merges in order.
+    pub fn scan_bytes(
+        &self,
+        detectors: &[DateDetector],
+        file: u32,
+        data: &[u8],
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Tally {
+        let chunks = split_chunks(data, self.chunk_size.max(1));
+        let tallies: Vec<Tally> = chunks
+            .par_iter()
+            .map_init(
+                || self.worker(),
+                |w, &(a, b)| {
+                    let mut dets = detectors.to_vec();
+                    let t = self.scan_chunk(w, &mut dets, file, &data[a..b]);
+                    progress((b - a) as u64);
+                    t
+                },
+            )
+            .collect();
+        let templates = detectors.first().map_or(0, |d| d.hits_by_id().len());
+        let mut acc = self.empty_tally(templates);
+        for t in tallies {
+            acc.merge_chunk(t);
+        }
+        acc
+    }
+
+    /// Scans a decoded stream: one thread reads and cuts blocks at newlines while the rayon
+    /// pool matches earlier blocks (decompression pipelined with matching).
+    /// Returns the tally of what was read and the error that stopped reading, if any.
+    pub fn scan_stream(
+        &self,
+        detectors: &[DateDetector],
+        file: u32,
+        reader: &mut (dyn Read + Send),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> (Tally, u64, Option<std::io::Error>) {
+        let templates = detectors.first().map_or(0, |d| d.hits_by_id().len());
+        let merger = Mutex::new(OrderedMerge {
+            next: 0,
+            pending: BTreeMap::new(),
+            acc: self.empty_tally(templates),
+        });
+        let block = self.chunk_size.clamp(1, 16 << 20);
+        let mut read_error = None;
+        let mut total = 0u64;
+        rayon::scope(|s| {
+            let mut carry: Vec<u8> = Vec::new();
+            let mut seq = 0usize;
+            let mut eof = false;
+            while !eof {
+                let mut buf = std::mem::take(&mut carry);
+                let start = buf.len();
+                buf.resize(start + block, 0);
+                let mut filled = start;
+                while filled < buf.len() {
+                    match reader.read(&mut buf[filled..]) {
+                        Ok(0) => {
+                            eof = true;
+                            break;
+                        }
+                        Ok(n) => filled += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            read_error = Some(e);
+                            eof = true;
+                            break;
+                        }
+                    }
+                }
+                buf.truncate(filled);
+                total += (filled - start) as u64;
+                if !eof {
+                    // Keep the partial last line for the next block.
+                    match memchr::memrchr(b'\n', &buf) {
+                        Some(p) => carry = buf.split_off(p + 1),
+                        None => {
+                            // No newline yet (a huge line): read more into the same block.
+                            carry = buf;
+                            continue;
+                        }
+                    }
+                }
+                if buf.is_empty() {
+                    continue;
+                }
+                let this = seq;
+                seq += 1;
+                let merger = &merger;
+                let dets = detectors.to_vec();
+                s.spawn(move |_| {
+                    let mut w = self.worker();
+                    let mut dets = dets;
+                    let t = self.scan_chunk(&mut w, &mut dets, file, &buf);
+                    progress(buf.len() as u64);
+                    if let Ok(mut m) = merger.lock() {
+                        m.push(this, t);
+                    }
+                });
+            }
+        });
+        let acc = match merger.into_inner() {
+            Ok(m) => m.acc,
+            Err(p) => p.into_inner().acc,
+        };
+        (acc, total, read_error)
+    }
+
+    /// Scans one path (plain, compressed or `-`), reporting what happened.
+    pub fn scan_path(
+        &self,
+        detectors: &[DateDetector],
+        file: u32,
+        path: &Path,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> (Tally, FileReport) {
+        let templates = detectors.first().map_or(0, |d| d.hits_by_id().len());
+        let mut report = FileReport {
+            path: path.to_path_buf(),
+            compression: Compression::Plain,
+            bytes: 0,
+            lines: 0,
+            error: None,
+        };
+        let opened = match input::open(path) {
+            Ok(o) => o,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return (self.empty_tally(templates), report);
+            }
+        };
+        let tally = match opened {
+            Opened::Mapped(m) => {
+                report.bytes = m.len() as u64;
+                self.scan_bytes(detectors, file, &m, progress)
+            }
+            Opened::Bytes(b) => {
+                report.bytes = b.len() as u64;
+                self.scan_bytes(detectors, file, &b, progress)
+            }
+            Opened::Stream(c, mut r) => {
+                report.compression = c;
+                let (t, total, err) = self.scan_stream(detectors, file, &mut *r, progress);
+                report.bytes = total;
+                if let Some(e) = err {
+                    report.error = Some(format!(
+                        "{}: {} data is truncated or corrupt after {} decoded bytes ({} lines): {}",
+                        path.display(),
+                        c.name(),
+                        total,
+                        t.lines,
+                        e
+                    ));
+                }
+                t
+            }
+        };
+        report.lines = tally.lines;
+        (tally, report)
+    }
+}
+
+/// Tallies arriving in any order, merged in sequence order as soon as possible so that
+/// memory holds only the out-of-order ones.
+struct OrderedMerge {
+    next: usize,
+    pending: BTreeMap<usize, Tally>,
+    acc: Tally,
+}
+
+impl OrderedMerge {
+    fn push(&mut self, seq: usize, t: Tally) {
+        self.pending.insert(seq, t);
+        while let Some(t) = self.pending.remove(&self.next) {
+            self.acc.merge_chunk(t);
+            self.next += 1;
+        }
+    }
+}
+
+/// Cuts `data` into `(start, end)` ranges of about `size` bytes, each ending just after a
+/// newline (or at the end of the data). A line longer than `size` is one chunk.
+pub fn split_chunks(data: &[u8], size: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(data.len() / size + 1);
+    let mut start = 0;
+    while start < data.len() {
+        let target = start.saturating_add(size).min(data.len());
+        let end = if target >= data.len() {
+            data.len()
+        } else {
+            match memchr::memchr(b'\n', &data[target - 1..]) {
+                Some(i) => target + i,
+                None => data.len(),
+            }
+        };
+        out.push((start, end));
+        start = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_end_after_newlines_and_cover_everything() {
+        let data = b"aaa\nbb\n\nccccc\nd";
+        for size in 1..20 {
+            let ch = split_chunks(data, size);
+            assert_eq!(ch.first().unwrap().0, 0);
+            assert_eq!(ch.last().unwrap().1, data.len());
+            for w in ch.windows(2) {
+                assert_eq!(w[0].1, w[1].0);
+                assert_eq!(data[w[0].1 - 1], b'\n', "size {size}: {ch:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! `failscan regex LOG REGEX [IGNOREREGEX]`: a drop-in for `fail2ban-regex`.
+//!
+//! Resolves the arguments exactly as fail2ban-regex does (filter name, filter file or literal
+//! regex; log file or literal lines), runs every line through date detection and the
+//! [`Engine`], counts lines and hits with fail2ban-regex's rules (semantics doc, 5.4) and
+//! prints the same report, `-o` rows, or a JSON object.
+
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::RegexArgs;
+use crate::cmd::Exit;
+use crate::date::{self, DateDetector, DateOptions};
+use crate::f2b::filter::{resolve_regex_arg, RegexArg};
+use crate::f2b::{FilterDef, FilterOrigin};
+use crate::output::regex_report::{self, LineStats, RegexReport, RegexStat};
+use crate::pattern::{
+    DnsMode, Engine, EngineOptions, Failure, FilterRegexes, LineOutcome, UseDns,
+};
+
+/// Options after validation; nothing here depends on clap.
+struct Resolved {
+    header: Vec<String>,
+    filter: FilterRegexes,
+    /// Failregexes as written (tags unexpanded), for the report.
+    fail_written: Vec<String>,
+    ignore_written: Vec<String>,
+    maxlines: usize,
+    datepattern: Option<String>,
+    engine_opts: EngineOptions,
+}
+
+/// Where the log lines come from.
+enum LogSource {
+    File(String),
+    Literal(String),
+}
+
+pub fn run(args: RegexArgs) -> Result<Exit> {
+    if args.print_no_missed && args.print_all_missed {
+        bail!("--print-no-missed and --print-all-missed are mutually exclusive");
+    }
+    if args.print_no_ignored && args.print_all_ignored {
+        bail!("--print-no-ignored and --print-all-ignored are mutually exclusive");
+    }
+    if !args.encoding.eq_ignore_ascii_case("utf-8") && !args.encoding.eq_ignore_ascii_case("utf8")
+    {
+        bail!(
+            "--encoding {}: only UTF-8 is supported (invalid bytes become U+FFFD)",
+            args.encoding
+        );
+    }
+    let now = match &args.now {
+        Some(s) => parse_instant(s).with_context(|| format!("--now {s}"))?,
+        None => wall_clock(),
+    };
+    let tz = match &args.timezone {
+        Some(z) => Some(date::parse_timezone(z).with_context(|| format!("--timezone {z}"))?),
+        None => None,
+    };
+    let resolved = resolve(&args)?;
+    let source = if Path::new(&args.log).is_file() {
+        LogSource::File(args.log.clone())
+    } else {
+        LogSource::Literal(args.log.clone())
+    };
+
+    let mut detector = DateDetector::new(
+        resolved.datepattern.as_deref(),
+        DateOptions { now, default_tz: tz },
+    )
+    .context("date pattern")?;
+    let engine = Engine::build(std::slice::from_ref(&resolved.filter), &resolved.engine_opts)
+        .map_err(anyhow::Error::new)?;
+
+    let mut header = resolved.header.clone();
+    let lines: Vec<u8> = match &source {
+        LogSource::File(path) => {
+            header.push(format!("Use         log file : {path}"));
+            header.push(format!("Use         encoding : {}", args.encoding));
+            let mut bytes = crate::input::read_all(Path::new(path))?;
+            // fail2ban-regex drops a last line without a trailing newline (semantics 5.2).
+            match bytes.iter().rposition(|&b| b == b'\n') {
+                Some(p) => bytes.truncate(p + 1),
+                None => bytes.clear(),
+            }
+            bytes
+        }
+        LogSource::Literal(text) => {
+            if resolved.maxlines <= 1 && !text.contains('\n') {
+                header.push(format!(
+                    "Use      single line : {}",
+                    shortstr(&text.replace('\n', "\\n"))
+                ));
+            } else {
+                let parts: Vec<&str> = text.split('\n').collect();
+                header.push(format!("Use      multi line : {} line(s)", parts.len()));
+                for (i, l) in parts.iter().enumerate() {
+                    if i >= 5 {
+                        header.push("| ...".into());
+                        break;
+                    }
+                    let num = format!("{}", i + 1);
+                    header.push(format!("| {:>2}: {}", &num[..num.len().min(2)], shortstr(l)));
+                }
+                header.push("`-".into());
+            }
+            let mut v = text.as_bytes().to_vec();
+            v.push(b'\n');
+            v
+        }
+    };
+
+    let verbose = args.verbosity.unwrap_or(args.verbose);
+    let limit = if args.maxlines > 0 { args.maxlines } else { 20 };
+    let mut run = Runner {
+        engine: &engine,
+        cache: engine.new_cache(),
+        detector: &mut detector,
+        outcome: LineOutcome::default(),
+        now,
+        last_date: None,
+        stats: LineStats::default(),
+        fail: resolved
+            .fail_written
+            .iter()
+            .map(|r| RegexStat::new(r.clone()))
+            .collect(),
+        ignore: resolved
+            .ignore_written
+            .iter()
+            .map(|r| RegexStat::new(r.clone()))
+            .collect(),
+        prefregex_hits: 0,
+        limit,
+        keep_ips: verbose > 0,
+        print_all_missed: args.print_all_missed,
+        print_all_ignored: args.print_all_ignored,
+        print_all_matched: args.print_all_matched,
+        print_no_missed: args.print_no_missed,
+        print_no_ignored: args.print_no_ignored,
+        text: String::new(),
+    };
+
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let out_fmt = args.out.as_deref().map(regex_report::OutFormat::parse);
+    let started = Instant::now();
+    for raw in split_lines(&lines) {
+        let line = String::from_utf8_lossy(raw);
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (time, ignored, failures) = run.process(line);
+        if let Some(fmt) = &out_fmt {
+            if !ignored {
+                for f in failures.iter().filter(|f| !f.nofail) {
+                    fmt.write(&mut out, f, time, line, now)?;
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if out_fmt.is_some() {
+        out.flush()?;
+        return Ok(Exit::Success);
+    }
+    let report = RegexReport {
+        header,
+        prefregex: engine
+            .expanded_prefregex(0)
+            .map(|p| (p.to_string(), run.prefregex_hits)),
+        failregex: run.fail,
+        ignoreregex: run.ignore,
+        date_templates: detector.template_hits(),
+        stats: run.stats,
+        elapsed,
+        verbose,
+        limit,
+        print_all_matched: args.print_all_matched,
+        print_all_missed: args.print_all_missed,
+        print_all_ignored: args.print_all_ignored,
+        print_no_missed: args.print_no_missed,
+        print_no_ignored: args.print_no_ignored,
+    };
+    if args.json {
+        regex_report::write_json(&mut out, &report)?;
+    } else {
+        regex_report::write_text(&mut out, &report)?;
+    }
+    out.flush()?;
+    Ok(Exit::Success)
+}
+
+/// Per-line state of one run: the detector, the engine cache and the counters.
+struct Runner<'a> {
+    engine: &'a Engine,
+    cache: crate::pattern::EngineCache,
+    detector: &'a mut DateDetector,
+    outcome: LineOutcome,
+    now: i64,
+    /// Last parsed date and when: fail2ban reuses it for undated lines only within 60 s of now.
+    last_date: Option<f64>,
+    stats: LineStats,
+    fail: Vec<RegexStat>,
+    ignore: Vec<RegexStat>,
+    prefregex_hits: u64,
+    limit: usize,
+    keep_ips: bool,
+    print_all_missed: bool,
+    print_all_ignored: bool,
+    print_all_matched: bool,
+    print_no_missed: bool,
+    print_no_ignored: bool,
+    text: String,
+}
+
+impl Runner<'_> {
+    /// Processes one (non-comment, non-empty) line; returns its time, whether it was ignored,
+    /// and the failures found (fail2ban's `processLine` + fail2ban-regex's `testRegex`).
+    fn process(&mut self, line: &str) -> (Option<f64>, bool, Vec<Failure>) {
+        let mut time = None;
+        self.text.clear();
+        match self.detector.detect(line) {
+            Some(m) if m.end > m.start => {
+                self.text.push_str(&line[..m.start]);
+                self.text.push_str(&line[m.end..]);
+                if let Some(t) = m.time {
+                    time = Some(t);
+                    self.last_date = Some(t);
+                }
+            }
+            Some(m) => {
+                // An empty date match ({NONE}): the last date if recent, else now.
+                self.text.push_str(&line[..m.start]);
+                self.text.push_str(&line[m.end..]);
+                time = Some(self.recent_date().unwrap_or(self.now as f64));
+            }
+            None => self.text.push_str(line),
+        }
+        if time.is_none() {
+            time = self.recent_date();
+        }
+        self.engine
+            .match_line(&mut self.cache, &self.text, &mut self.outcome);
+        if self.outcome.prefregex_matched.first().copied().unwrap_or(false) {
+            self.prefregex_hits += 1;
+        }
+        let mut ignored = false;
+        for &(_, idx) in &self.outcome.ignore_hits {
+            ignored = true;
+            if let Some(s) = self.ignore.get_mut(idx) {
+                s.hits += 1;
+            }
+        }
+        let failures = std::mem::take(&mut self.outcome.failures);
+        let mut counted = 0usize;
+        for f in &failures {
+            if let Some(s) = self.fail.get_mut(f.regex) {
+                s.hits += 1;
+                if self.keep_ips {
+                    s.ips.push((f.id.clone(), time, counted > 1));
+                }
+            }
+            if f.nofail {
+                ignored = true;
+            } else {
+                counted += 1;
+            }
+        }
+        let st = &mut self.stats;
+        if ignored {
+            st.ignored += 1;
+            if !self.print_no_ignored && (self.print_all_ignored || st.ignored <= self.limit + 1)
+            {
+                st.ignored_lines.push(line.to_string());
+            }
+        } else if counted > 0 {
+            st.matched += 1;
+            if self.print_all_matched {
+                st.matched_lines.push(line.to_string());
+            }
+        } else {
+            st.missed += 1;
+            if !self.print_no_missed && (self.print_all_missed || st.missed <= self.limit + 1) {
+                st.missed_lines.push(line.to_string());
+            }
+        }
+        st.tested += 1;
+        (time, ignored, failures)
+    }
+
+    fn recent_date(&self) -> Option<f64> {
+        self.last_date.filter(|&d| d > (self.now - 60) as f64)
+    }
+}
+
+/// Splits at `\n`, yielding each line without it; the input ends with `\n` (or is empty).
+fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let empty = bytes.is_empty();
+    body.split(|&b| b == b'\n').filter(move |_| !empty)
+}
+
+/// Resolves REGEX and IGNOREREGEX and the options that interact with the filter, building
+/// the `Use ...` header in fail2ban-regex's order.
+fn resolve(args: &RegexArgs) -> Result<Resolved> {
+    let mut header = Vec::new();
+    let mut maxlines = None;
+    let mut datepattern = None;
+    if args.maxlines > 0 {
+        maxlines = Some(args.maxlines);
+        header.push(format!("Use         maxlines : {}", args.maxlines));
+    }
+    if let Some(p) = &args.datepattern {
+        let desc = date::describe_datepattern(p).with_context(|| format!("--datepattern {p}"))?;
+        header.push(format!("Use      datepattern : {desc}"));
+        datepattern = Some(p.clone());
+    }
+    let usedns = match args.usedns.as_deref() {
+        None => UseDns::Warn,
+        Some(v) => match v.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "on" | "1" => UseDns::Yes,
+            "warn" => UseDns::Warn,
+            "no" | "false" | "off" | "0" => UseDns::No,
+            "raw" => UseDns::Raw,
+            _ => bail!("--usedns {v}: expected yes, warn, no or raw"),
+        },
+    };
+    let arg = resolve_regex_arg(&args.config, &args.regex)
+        .with_context(|| format!("failed to load filter {}", args.regex))?;
+    let (name, prefregex, fail, mut ignore) = match arg {
+        RegexArg::Filter(def) => {
+            filter_header(&mut header, &def);
+            if maxlines.is_none() {
+                if let Some(n) = def.maxlines {
+                    maxlines = Some(n);
+                    header.push(format!("Use         maxlines : {n}"));
+                }
+            }
+            if datepattern.is_none() {
+                if let Some(p) = &def.datepattern {
+                    let desc = date::describe_datepattern(p)
+                        .with_context(|| format!("filter {}: datepattern {p}", def.name))?;
+                    header.push(format!("Use      datepattern : {desc}"));
+                    datepattern = Some(p.clone());
+                }
+            }
+            (def.name, def.prefregex, def.failregex, def.ignoreregex)
+        }
+        RegexArg::Literal(re) => {
+            header.push(format!("Use   failregex line : {}", shortstr(&re)));
+            ("failregex".to_string(), None, vec![re], Vec::new())
+        }
+    };
+    // fail2ban-regex lists only the command-line ignoreregexes when a filter has its own and
+    // credits hits by index (semantics 1.8, a bug); failscan lists them all, filter's first.
+    if let Some(ig) = &args.ignoreregex {
+        header.push(format!("Use ignoreregex line : {}", shortstr(ig)));
+        ignore.push(ig.clone());
+    }
+    let maxlines = maxlines.unwrap_or(1);
+    let dns = if args.raw || usedns == UseDns::Raw {
+        DnsMode::Raw
+    } else if args.resolve_dns {
+        DnsMode::Resolve
+    } else {
+        DnsMode::Unresolved
+    };
+    Ok(Resolved {
+        header,
+        fail_written: fail.clone(),
+        ignore_written: ignore.clone(),
+        filter: FilterRegexes {
+            name,
+            prefregex,
+            failregex: fail,
+            ignoreregex: ignore,
+        },
+        maxlines,
+        datepattern,
+        engine_opts: EngineOptions {
+            usedns,
+            dns,
+            check_all: !args.no_check_all && args.out.is_none(),
+            maxlines,
+        },
+    })
+}
+
+/// The `Use ... filter file` / `Use ... file` / `Use filter options` lines.
+fn filter_header(header: &mut Vec<String>, def: &FilterDef) {
+    match &def.origin {
+        FilterOrigin::Standard { basedir } => header.push(format!(
+            "Use   failregex filter file : {}, basedir: {}",
+            def.name,
+            basedir.display()
+        )),
+        FilterOrigin::Foreign { path } => {
+            header.push(format!("Use   failregex file : {}", path.display()))
+        }
+        FilterOrigin::Embedded => header.push(format!(
+            "Use   failregex filter file : {}, basedir: (embedded in failscan)",
+            def.name
+        )),
+    }
+    if !def.options.is_empty() {
+        let items: Vec<String> = def
+            .options
+            .iter()
+            .map(|(k, v)| format!("{}: {}", regex_report::py_repr(k), regex_report::py_repr(v)))
+            .collect();
+        header.push(format!("Use   filter options : {{{}}}", items.join(", ")));
+    }
+}
+
+/// fail2ban-regex's `shortstr`: at most 53 characters, ending in `...` when cut.
+fn shortstr(s: &str) -> String {
+    if s.chars().count() > 53 {
+        let cut: String = s.chars().take(50).collect();
+        format!("{cut}...")
+    } else {
+        s.to_string()
+    }
+}
+
+/// The wall clock in epoch seconds.
+pub fn wall_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Parses epoch seconds or an RFC 3339 timestamp.
+pub fn parse_instant(s: &str) -> Result<i64> {
+    if let Ok(n) = s.trim().parse::<f64>() {
+        return Ok(n.floor() as i64);
+    }
+    let dt = chrono::DateTime::parse_from_rfc3339(s.trim())
+        .with_context(|| format!("'{s}' is neither epoch seconds nor an RFC 3339 time"))?;
+    Ok(dt.timestamp())
+}

@@ -1,0 +1,122 @@
+//! Helpers shared by the CLI tests: running failscan and the fail2ban-regex oracle.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const F2B_REGEX: &str = "/usr/bin/fail2ban-regex";
+pub const F2B_SAMPLES: &str = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs";
+
+/// True when the oracle is installed. Under CI a missing oracle is a failure, not a skip.
+pub fn have_oracle() -> bool {
+    if Path::new(F2B_REGEX).exists() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("fail2ban-regex is not installed but CI is set: run scripts/install-test-deps.sh");
+    }
+    eprintln!("skipping: fail2ban-regex not installed (scripts/install-test-deps.sh installs it)");
+    false
+}
+
+pub fn failscan() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_failscan"));
+    c.env("TZ", "UTC");
+    c
+}
+
+pub fn oracle() -> Command {
+    let mut c = Command::new(F2B_REGEX);
+    c.env("TZ", "UTC");
+    c
+}
+
+pub fn run(mut c: Command) -> Output {
+    c.output().expect("spawn")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The report without the timing line, which differs between runs.
+pub fn normalize(s: &str) -> String {
+    s.lines()
+        .filter(|l| !l.starts_with("[processed in "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `Lines: ...` line of a report.
+pub fn lines_line(s: &str) -> String {
+    s.lines()
+        .find(|l| l.starts_with("Lines: "))
+        .unwrap_or("<no Lines: line>")
+        .to_string()
+}
+
+/// Runs failscan regex and fail2ban-regex with the same arguments.
+pub fn both(args: &[&str]) -> (Output, Output) {
+    let mut a = failscan();
+    a.arg("regex").args(args);
+    let mut b = oracle();
+    b.args(args);
+    (run(a), run(b))
+}
+
+/// Asserts identical reports (but for timing) and exit codes.
+pub fn assert_same_report(args: &[&str]) {
+    let (ours, theirs) = both(args);
+    let (o, t) = (normalize(&stdout(&ours)), normalize(&stdout(&theirs)));
+    if o != t {
+        let diff = diff_lines(&t, &o);
+        panic!(
+            "report differs for {args:?}\n--- fail2ban-regex / +++ failscan:\n{diff}\nstderr: {}",
+            String::from_utf8_lossy(&ours.stderr)
+        );
+    }
+    assert_eq!(
+        ours.status.code(),
+        theirs.status.code(),
+        "exit code for {args:?}"
+    );
+}
+
+/// A small line diff for failure messages.
+pub fn diff_lines(a: &str, b: &str) -> String {
+    let al: Vec<&str> = a.lines().collect();
+    let bl: Vec<&str> = b.lines().collect();
+    let mut out = String::new();
+    let n = al.len().max(bl.len());
+    for i in 0..n {
+        let x = al.get(i).copied();
+        let y = bl.get(i).copied();
+        if x != y {
+            if let Some(x) = x {
+                out.push_str(&format!("-{i}: {x}\n"));
+            }
+            if let Some(y) = y {
+                out.push_str(&format!("+{i}: {y}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// Sorted `-o` output lines (a multiset compare).
+pub fn sorted_out(o: &Output) -> Vec<String> {
+    let mut v: Vec<String> = stdout(o).lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn temp_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write temp file");
+    p
+}

@@ -1,0 +1,233 @@
+//! Differential tests: `failscan regex` against the real `fail2ban-regex`, same arguments,
+//! same report (all but the timing line), same `-o` rows.
+
+mod common;
+
+use common::*;
+
+/// Lines that try to break a line-based matcher; each is preceded by a date so the
+/// asterisk filter sees them as real log lines.
+fn hostile_log() -> Vec<u8> {
+    let mut v: Vec<u8> = Vec::new();
+    let d = "[2024-03-10 08:15:01] ";
+    let reg = |ip: &str| {
+        format!("NOTICE[2101] chan_sip.c: Registration from '\"200\" <sip:200@{ip}>' failed for '{ip}:5062' - Wrong password")
+    };
+    v.extend(format!("{d}{}\r\n", reg("203.0.113.5")).as_bytes());
+    v.extend(format!("{d}{}\r\r\n", reg("203.0.113.6")).as_bytes());
+    // invalid UTF-8 and NUL bytes inside the user part
+    v.extend(format!("{d}NOTICE[2101] chan_sip.c: Registration from '\"").as_bytes());
+    v.extend([0xff, 0xfe, 0x00, b'x']);
+    v.extend(b"\" <sip:1@x>' failed for '198.51.100.7:5060' - Wrong password\n");
+    // a 100 KB user name
+    let long = "A".repeat(100_000);
+    v.extend(
+        format!("{d}NOTICE[2101] chan_sip.c: Registration from '\"{long}\" <sip:1@x>' failed for '198.51.100.8:5060' - Wrong password\n")
+            .as_bytes(),
+    );
+    // IPv6 in brackets with a port, PJSIP style
+    v.extend(format!("{d}NOTICE[2101] res_pjsip/pjsip_distributor.c: Request 'REGISTER' from '<sip:100@[2001:db8::1]>' failed for '[2001:db8::dead:beef]:5060' (callid: a@b) - No matching endpoint found\n").as_bytes());
+    v.extend(format!("{d}WARNING[2102][C-0000001b] Ext. s: \"Rejecting unknown SIP connection from [2001:db8::42]:5060\"\n").as_bytes());
+    // log injection: the user name imitates a failure message for another address
+    v.extend(format!("{d}NOTICE[2101] chan_sip.c: Registration from '\"x' failed for '6.6.6.6:5060' - Wrong password\" <sip:x@192.0.2.9>' failed for '192.0.2.9:5060' - Wrong password\n").as_bytes());
+    v.extend(format!("{d}VERBOSE[2101] pbx.c: user said: Registration from 'x' failed for '6.6.6.6' - Wrong password\n").as_bytes());
+    // comments, blank lines, a line with no date, a line with an impossible date
+    v.extend(b"# a comment\n\n   # an indented comment is a line\n");
+    v.extend(format!("{}\n", reg("192.0.2.77")).as_bytes());
+    v.extend(format!("[2024-02-30 08:15:01] {}\n", reg("192.0.2.78")).as_bytes());
+    v.extend(format!("[2099-01-01 08:15:01] {}\n", reg("192.0.2.79")).as_bytes());
+    v.extend(format!("{d}NOTICE[2101] manager.c: 203.0.113.9 tried to authenticate with nonexistent user 'admin'\n").as_bytes());
+    v.extend(format!("{d}NOTICE[2101] chan_sip.c: Registration from '<sip:9@1.2.3.4>' failed for '::ffff:198.51.100.99:5062' - Wrong password\n").as_bytes());
+    // last line without a newline: fail2ban-regex drops it
+    v.extend(format!("{d}{}", reg("203.0.113.250")).as_bytes());
+    v
+}
+
+#[test]
+fn stock_asterisk_over_fail2ban_sample_log() {
+    if !have_oracle() {
+        return;
+    }
+    let log = format!("{F2B_SAMPLES}/asterisk");
+    assert_same_report(&[&log, "asterisk"]);
+    assert_same_report(&["-v", &log, "asterisk"]);
+    let (o, t) = both(&["-r", "-o", "ip", &log, "asterisk"]);
+    assert_eq!(sorted_out(&o), sorted_out(&t));
+    assert!(!stdout(&t).is_empty());
+    let (o, t) = both(&["-o", "row", &log, "asterisk"]);
+    assert_eq!(stdout(&o), stdout(&t));
+}
+
+#[test]
+fn stock_asterisk_over_corpus() {
+    if !have_oracle() {
+        return;
+    }
+    let dir = repo().join("corpus");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("corpus/") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "md") || !p.is_file() {
+            continue;
+        }
+        let p = p.display().to_string();
+        assert_same_report(&[&p, "asterisk"]);
+        let (o, t) = both(&["-o", "ip", &p, "asterisk"]);
+        assert_eq!(sorted_out(&o), sorted_out(&t), "-o ip on {p}");
+        n += 1;
+    }
+    assert!(n >= 5, "expected the corpus samples, found {n}");
+}
+
+#[test]
+fn hostile_lines() {
+    if !have_oracle() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = temp_file(dir.path(), "hostile.log", &hostile_log());
+    let p = p.display().to_string();
+    assert_same_report(&[&p, "asterisk"]);
+    assert_same_report(&["--print-all-missed", "--print-all-matched", &p, "asterisk"]);
+    let (o, t) = both(&["-o", "row", &p, "asterisk"]);
+    assert_eq!(stdout(&o), stdout(&t));
+    let (o, t) = both(&["-o", "msg", &p, "asterisk"]);
+    assert_eq!(stdout(&o), stdout(&t));
+}
+
+#[test]
+fn literal_regexes_with_and_without_ignoreregex() {
+    if !have_oracle() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = "\
+2024-01-15 10:00:00 conn 1 from 192.0.2.1 failed\n\
+2024-01-15 10:00:01 conn 2 from 192.0.2.2 ok\n\
+2024-01-15 10:00:02 conn 3 from 2001:db8::1 failed\n\
+2024-01-15 10:00:03 ignoreme conn 4 from 192.0.2.4 failed\n\
+2024-01-15 10:00:04 ignoreme only\n\
+Jan 15 10:00:05 host sshd[1]: conn 5 from 192.0.2.5 failed\n\
+no date conn 6 from 192.0.2.6 failed\n";
+    let p = temp_file(dir.path(), "lit.log", log.as_bytes());
+    let p = p.display().to_string();
+    for args in [
+        vec![p.as_str(), r"from <HOST> failed$"],
+        vec![p.as_str(), r"^\s*conn \d+ from <HOST>"],
+        vec![p.as_str(), r"from <HOST> failed", "ignoreme"],
+        vec![p.as_str(), r"from <ADDR>", r"ok$"],
+        vec![p.as_str(), r"conn <F-ID>\d+</F-ID> from <HOST>"],
+    ] {
+        assert_same_report(&args);
+        let mut with_o = vec!["-o", "row"];
+        with_o.extend(&args);
+        let (o, t) = both(&with_o);
+        assert_eq!(stdout(&o), stdout(&t), "{with_o:?}");
+    }
+    // literal log lines instead of a file
+    assert_same_report(&["2024-01-15 10:00:00 conn 1 from 192.0.2.1 failed", "from <HOST> failed"]);
+    assert_same_report(&[
+        "2024-01-15 10:00:00 a from 192.0.2.1\n2024-01-15 10:00:01 b from 192.0.2.2",
+        "from <HOST>",
+    ]);
+}
+
+#[test]
+fn stock_filters_over_their_sample_logs() {
+    if !have_oracle() {
+        return;
+    }
+    // Every stock single-line filter over fail2ban's own annotated sample log: the `Lines:`
+    // line and every failregex hit count must agree.
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for e in std::fs::read_dir("/etc/fail2ban/filter.d").expect("filter.d") {
+        let p = e.expect("entry").path();
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        if p.extension().is_none_or(|x| x != "conf") || name.ends_with("common") {
+            continue;
+        }
+        let sample = format!("{F2B_SAMPLES}/{name}");
+        if !std::path::Path::new(&sample).exists() {
+            continue;
+        }
+        let (o, t) = both(&[&sample, &name]);
+        let ts = stdout(&t);
+        if ts.contains("Use         maxlines") || !t.status.success() {
+            continue; // multi-line filters are covered separately
+        }
+        let os = stdout(&o);
+        let pick = |s: &str| -> Vec<String> {
+            s.lines()
+                .filter(|l| l.starts_with("Lines: ") || l.starts_with("|  ") && l.contains(") ["))
+                .map(str::to_string)
+                .collect()
+        };
+        if pick(&os) != pick(&ts) {
+            failures.push(format!(
+                "{name}:\n{}\nstderr: {}",
+                diff_lines(&pick(&ts).join("\n"), &pick(&os).join("\n")),
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} filters checked");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} filters differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir_all(cfg.join("filter.d")).unwrap();
+    std::fs::write(
+        cfg.join("filter.d/dup.conf"),
+        "[Definition]\nfailregex = a <HOST>\nfailregex = b <HOST>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cfg.join("filter.d/loop.conf"),
+        "[INCLUDES]\nbefore = loop2.conf\n[Definition]\nfailregex = a <HOST>\n",
+    )
+    .unwrap();
+    std::fs::write(
+        cfg.join("filter.d/loop2.conf"),
+        "[INCLUDES]\nbefore = loop.conf\n[Definition]\nfailregex = b <HOST>\n",
+    )
+    .unwrap();
+    let log = temp_file(dir.path(), "x.log", b"2024-01-15 10:00:00 from 192.0.2.1\n");
+    let log = log.display().to_string();
+    let cfgs = cfg.display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec![&log, "from (<HOST>"], "from (<HOST>"),
+        (vec![&log, "no-id-group"], "No failure-id group"),
+        (vec!["-c", &cfgs, &log, "dup"], "already exists"),
+        (vec!["-c", &cfgs, &log, "loop"], "loop"),
+        (vec!["--timezone", "Europe/Berlin", &log, "from <HOST>"], "Europe/Berlin"),
+        (vec!["--bogus-option", &log, "from <HOST>"], "--bogus-option"),
+        (vec![&log], "REGEX"),
+    ];
+    for (args, needle) in cases {
+        let mut c = failscan();
+        c.arg("regex").args(&args);
+        let o = run(c);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(
+            err.contains(needle),
+            "{args:?}: stderr should mention {needle:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    }
+    // A log path that exists but cannot be read (a directory) is an error too.
+    let mut c = failscan();
+    c.args(["regex", "-c", &cfgs]).arg(dir.path()).arg("from <HOST>");
+    let o = run(c);
+    assert!(!o.status.success() || stdout(&o).contains("single line"));
+}
