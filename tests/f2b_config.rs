@@ -60,11 +60,20 @@ fn oracle_available() -> bool {
 
 fn run_oracle(specs: &[String]) -> BTreeMap<String, serde_json::Value> {
     let out = Command::new(PY)
-        .args(["-c", ORACLE, CONFDIR, &serde_json::to_string(specs).unwrap()])
+        .args([
+            "-c",
+            ORACLE,
+            CONFDIR,
+            &serde_json::to_string(specs).unwrap(),
+        ])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("run python oracle");
-    assert!(out.status.success(), "oracle failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "oracle failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("oracle json")
 }
 
@@ -115,7 +124,10 @@ fn stock_filters_match_fail2ban() {
             }
             Ok(def) => {
                 if want.get("error").is_some() {
-                    failures.push(format!("{spec}: fail2ban fails ({}), we load it", want["error"]));
+                    failures.push(format!(
+                        "{spec}: fail2ban fails ({}), we load it",
+                        want["error"]
+                    ));
                     continue;
                 }
                 let got = serde_json::json!({
@@ -125,21 +137,38 @@ fn stock_filters_match_fail2ban() {
                     "maxlines": def.maxlines,
                     "datepattern": def.datepattern,
                 });
-                for key in ["prefregex", "failregex", "ignoreregex", "maxlines", "datepattern"] {
+                for key in [
+                    "prefregex",
+                    "failregex",
+                    "ignoreregex",
+                    "maxlines",
+                    "datepattern",
+                ] {
                     if got[key] != want[key] {
-                        failures.push(format!("{spec}: {key}\n  ours:     {}\n  fail2ban: {}", got[key], want[key]));
+                        failures.push(format!(
+                            "{spec}: {key}\n  ours:     {}\n  fail2ban: {}",
+                            got[key], want[key]
+                        ));
                     }
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// selinux-common cannot load alone, in fail2ban and here (missing interpolation name).
 #[test]
 fn selinux_common_fails_like_fail2ban() {
-    if !Path::new(CONFDIR).join("filter.d/selinux-common.conf").is_file() {
+    if !Path::new(CONFDIR)
+        .join("filter.d/selinux-common.conf")
+        .is_file()
+    {
         return;
     }
     let e = load_filter(Path::new(CONFDIR), "selinux-common").unwrap_err();
@@ -155,30 +184,60 @@ fn regex_arg_resolution_on_stock_config() {
         return;
     }
     let conf = Path::new(CONFDIR);
-    for arg in ["asterisk", "asterisk.conf", "/etc/fail2ban/filter.d/asterisk", "/etc/fail2ban/filter.d/asterisk.conf"] {
+    for arg in [
+        "asterisk",
+        "asterisk.conf",
+        "/etc/fail2ban/filter.d/asterisk",
+        "/etc/fail2ban/filter.d/asterisk.conf",
+    ] {
         match resolve_regex_arg(conf, arg).unwrap() {
             RegexArg::Filter(f) => {
                 assert_eq!(f.name, "asterisk", "{arg}");
-                assert_eq!(f.origin, FilterOrigin::Standard { basedir: conf.into() }, "{arg}");
+                assert_eq!(
+                    f.origin,
+                    FilterOrigin::Standard {
+                        basedir: conf.into()
+                    },
+                    "{arg}"
+                );
             }
             other => panic!("{arg}: {other:?}"),
         }
     }
     match resolve_regex_arg(conf, "asterisk[logtype=journal]").unwrap() {
-        RegexArg::Filter(f) => assert_eq!(f.options, [("logtype".to_string(), "journal".to_string())]),
+        RegexArg::Filter(f) => {
+            assert_eq!(f.options, [("logtype".to_string(), "journal".to_string())])
+        }
         other => panic!("{other:?}"),
     }
-    for lit in ["nonexistent", "from <HOST>", "foo[bad syntax", "filter.d/asterisk.conf"] {
-        assert_eq!(resolve_regex_arg(conf, lit).unwrap(), RegexArg::Literal(lit.to_string()), "{lit}");
+    for lit in [
+        "nonexistent",
+        "from <HOST>",
+        "foo[bad syntax",
+        "filter.d/asterisk.conf",
+    ] {
+        assert_eq!(
+            resolve_regex_arg(conf, lit).unwrap(),
+            RegexArg::Literal(lit.to_string()),
+            "{lit}"
+        );
     }
     // A foreign file: only it, its includes and their .local siblings.
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("two.conf");
-    std::fs::write(&p, "[INCLUDES]\nbefore = inc.conf\n[Definition]\nfailregex = <x> from <HOST>\n").unwrap();
+    std::fs::write(
+        &p,
+        "[INCLUDES]\nbefore = inc.conf\n[Definition]\nfailregex = <x> from <HOST>\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("inc.conf"), "[Definition]\nx = bad\n").unwrap();
     std::fs::write(dir.path().join("inc.local"), "[Definition]\nx = good\n").unwrap();
     std::fs::create_dir(dir.path().join("two.d")).unwrap();
-    std::fs::write(dir.path().join("two.d/a.conf"), "[Definition]\nx = ignored\n").unwrap();
+    std::fs::write(
+        dir.path().join("two.d/a.conf"),
+        "[Definition]\nx = ignored\n",
+    )
+    .unwrap();
     match resolve_regex_arg(conf, p.to_str().unwrap()).unwrap() {
         RegexArg::Filter(f) => {
             assert_eq!(f.origin, FilterOrigin::Foreign { path: p.clone() });
@@ -201,31 +260,78 @@ fn load_tree(files: &[(&str, &str)], spec: &str) -> Result<failscan::f2b::Filter
 
 #[test]
 fn error_cases() {
-    let e = load_tree(&[("filter.d/x.conf", "[Definition]\nfailregex = a\nfailregex = b\n")], "x").unwrap_err();
-    assert!(e.to_string().ends_with("filter.d/x.conf:3: option 'failregex' in section 'Definition' already exists"), "{e}");
-    let e = load_tree(&[("filter.d/x.conf", "[Definition]\nfailregex = 100% <HOST>\n")], "x").unwrap_err();
+    let e = load_tree(
+        &[(
+            "filter.d/x.conf",
+            "[Definition]\nfailregex = a\nfailregex = b\n",
+        )],
+        "x",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().ends_with(
+            "filter.d/x.conf:3: option 'failregex' in section 'Definition' already exists"
+        ),
+        "{e}"
+    );
+    let e = load_tree(
+        &[("filter.d/x.conf", "[Definition]\nfailregex = 100% <HOST>\n")],
+        "x",
+    )
+    .unwrap_err();
     assert!(matches!(e, ConfigError::InterpolationSyntax { .. }), "{e}");
     assert!(e.to_string().contains("x.conf:2"), "{e}");
-    let e = load_tree(&[("filter.d/x.conf", "[Definition]\nfailregex = %(nope)s <HOST>\n")], "x").unwrap_err();
-    assert!(matches!(&e, ConfigError::InterpolationMissing { name, .. } if name == "nope"), "{e}");
-    let e = load_tree(&[("filter.d/x.conf", "[Definition]\nfailregex = <HOST>\n")], "unknown").unwrap_err();
+    let e = load_tree(
+        &[(
+            "filter.d/x.conf",
+            "[Definition]\nfailregex = %(nope)s <HOST>\n",
+        )],
+        "x",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::InterpolationMissing { name, .. } if name == "nope"),
+        "{e}"
+    );
+    let e = load_tree(
+        &[("filter.d/x.conf", "[Definition]\nfailregex = <HOST>\n")],
+        "unknown",
+    )
+    .unwrap_err();
     assert!(matches!(e, ConfigError::NoConfigFiles { .. }), "{e}");
-    let e = load_tree(&[("filter.d/x.conf", "[Definition]\nfailregex = <failregex>\n")], "x").unwrap_err();
+    let e = load_tree(
+        &[("filter.d/x.conf", "[Definition]\nfailregex = <failregex>\n")],
+        "x",
+    )
+    .unwrap_err();
     assert!(matches!(e, ConfigError::TagRecursion { .. }), "{e}");
     let e = load_tree(&[("filter.d/x.conf", "[Definition]\nmaxlines = 0\n")], "x").unwrap_err();
     assert!(e.to_string().contains("maxlines"), "{e}");
     // Include loop: cut silently like fail2ban (same path string seen in the chain).
     let f = load_tree(
         &[
-            ("filter.d/x.conf", "[INCLUDES]\nbefore = y.conf\n[Definition]\nfailregex = <a> <HOST>\n"),
-            ("filter.d/y.conf", "[INCLUDES]\nbefore = x.conf\n[Definition]\na = A\n"),
+            (
+                "filter.d/x.conf",
+                "[INCLUDES]\nbefore = y.conf\n[Definition]\nfailregex = <a> <HOST>\n",
+            ),
+            (
+                "filter.d/y.conf",
+                "[INCLUDES]\nbefore = x.conf\n[Definition]\na = A\n",
+            ),
         ],
         "x",
     )
     .unwrap();
     assert_eq!(f.failregex, ["A <HOST>"]);
     // Include loop through differently written paths: a clear error (fail2ban: RecursionError).
-    let e = load_tree(&[("filter.d/x.conf", "[INCLUDES]\nbefore = ./x.conf\n[Definition]\n")], "x").unwrap_err();
+    let e = load_tree(
+        &[(
+            "filter.d/x.conf",
+            "[INCLUDES]\nbefore = ./x.conf\n[Definition]\n",
+        )],
+        "x",
+    )
+    .unwrap_err();
     assert!(matches!(e, ConfigError::IncludeDepth { .. }), "{e}");
 }
 
@@ -240,7 +346,13 @@ fn precedence_spec_init_definition_default() {
     let f = load_tree(&files, "p[x=spec, w=1]").unwrap();
     assert_eq!(f.failregex, ["spec def default 1 <HOST>"]);
     // %(x)s sees spec options but not [Init].
-    let files = [("filter.d/q.conf", "[Definition]\nfailregex = %(v)s <HOST>\n[Init]\nv = init\n")];
+    let files = [(
+        "filter.d/q.conf",
+        "[Definition]\nfailregex = %(v)s <HOST>\n[Init]\nv = init\n",
+    )];
     assert!(load_tree(&files, "q").is_err());
-    assert_eq!(load_tree(&files, "q[v=spec]").unwrap().failregex, ["spec <HOST>"]);
+    assert_eq!(
+        load_tree(&files, "q[v=spec]").unwrap().failregex,
+        ["spec <HOST>"]
+    );
 }

@@ -56,7 +56,7 @@ pub struct FilterLoadOptions {
 /// The REGEX argument of `failscan regex`, resolved like fail2ban-regex does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegexArg {
-    Filter(FilterDef),
+    Filter(Box<FilterDef>),
     Literal(String),
 }
 
@@ -111,8 +111,16 @@ fn parse_option_list(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut pos = 0;
     while pos < s.len() {
         let rest = &s[pos..];
-        let ws: usize = rest.chars().take_while(|c| py_isspace(*c)).map(char::len_utf8).sum();
-        let key_len: usize = rest[ws..].chars().take_while(|c| is_key_char(*c)).map(char::len_utf8).sum();
+        let ws: usize = rest
+            .chars()
+            .take_while(|c| py_isspace(*c))
+            .map(char::len_utf8)
+            .sum();
+        let key_len: usize = rest[ws..]
+            .chars()
+            .take_while(|c| is_key_char(*c))
+            .map(char::len_utf8)
+            .sum();
         let after_key = ws + key_len;
         if key_len > 0 && rest[after_key..].starts_with('=') {
             let key = &rest[ws..after_key];
@@ -134,14 +142,24 @@ fn parse_option_list(s: &str) -> Result<Vec<(String, String)>, String> {
                 let _ = t;
                 next += 1;
             } else if let Some(t) = tail.strip_prefix(']') {
-                let sp: usize = t.chars().take_while(|c| py_isspace(*c)).map(char::len_utf8).sum();
+                let sp: usize = t
+                    .chars()
+                    .take_while(|c| py_isspace(*c))
+                    .map(char::len_utf8)
+                    .sum();
                 if t[sp..].starts_with('[') {
                     next += 1 + sp + 1;
                 } else {
-                    return Err(format!("unexpected syntax after option {key:?}: {}", short(tail)));
+                    return Err(format!(
+                        "unexpected syntax after option {key:?}: {}",
+                        short(tail)
+                    ));
                 }
             } else if !at_end(s, next) {
-                return Err(format!("unexpected syntax after option {key:?}: {}", short(tail)));
+                return Err(format!(
+                    "unexpected syntax after option {key:?}: {}",
+                    short(tail)
+                ));
             }
             out.push((py_strip(key).to_string(), py_strip(value).to_string()));
             if next == pos {
@@ -184,23 +202,36 @@ fn build_filter(
     spec_opts: Vec<(String, String)>,
     load: &FilterLoadOptions,
 ) -> Result<FilterDef, ConfigError> {
-    let mut init: Vec<(String, Option<String>)> =
-        spec_opts.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
-    let set = |v: &mut Vec<(String, Option<String>)>, k: &str, val: Option<String>| {
-        match v.iter_mut().find(|(ok, _)| ok == k) {
-            Some(slot) => slot.1 = val,
-            None => v.push((k.to_string(), val)),
-        }
+    let mut init: Vec<(String, Option<String>)> = spec_opts
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    let set = |v: &mut Vec<(String, Option<String>)>, k: &str, val: Option<String>| match v
+        .iter_mut()
+        .find(|(ok, _)| ok == k)
+    {
+        Some(slot) => slot.1 = val,
+        None => v.push((k.to_string(), val)),
     };
     // Automatic logtype, unless given (non-empty) or set in the filter's own [Definition].
-    let given = init.iter().any(|(k, v)| k == "logtype" && v.as_deref().is_some_and(|s| !s.is_empty()));
-    let own = cfg.section("Definition").is_some_and(|s| s.contains("logtype"));
+    let given = init
+        .iter()
+        .any(|(k, v)| k == "logtype" && v.as_deref().is_some_and(|s| !s.is_empty()));
+    let own = cfg
+        .section("Definition")
+        .is_some_and(|s| s.contains("logtype"));
     if !given && !own {
-        let lt = if load.journal_backend { "journal" } else { "file" };
+        let lt = if load.journal_backend {
+            "journal"
+        } else {
+            "file"
+        };
         set(&mut init, "logtype", Some(lt.to_string()));
     }
-    let pvars: Vec<(String, String)> =
-        init.iter().map(|(k, v)| (k.clone(), v.clone().unwrap_or_default())).collect();
+    let pvars: Vec<(String, String)> = init
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+        .collect();
     let mut combined: Vec<(String, Option<String>)> = Vec::new();
     for opt in FILTER_OPTS {
         if pvars.iter().any(|(k, _)| k == opt) {
@@ -253,10 +284,18 @@ fn build_filter(
     };
     substitute_tags(&mut combined, &ignore, &mut addrepl)?;
 
-    let get = |k: &str| combined.iter().find(|(ok, _)| ok == k).and_then(|(_, v)| v.clone());
+    let get = |k: &str| {
+        combined
+            .iter()
+            .find(|(ok, _)| ok == k)
+            .and_then(|(_, v)| v.clone())
+    };
     let lines = |k: &str| -> Vec<String> {
         get(k).map_or_else(Vec::new, |v| {
-            v.split('\n').filter(|l| !l.is_empty()).map(str::to_string).collect()
+            v.split('\n')
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
         })
     };
     let joined = |k: &str| {
@@ -361,7 +400,8 @@ pub fn load_filter_with(
 /// fail2ban-regex's test for a REGEX argument that may name a filter:
 /// `(?ms)^/{0,3}[\w/_\-.]+(?:\[.*\])?$` found anywhere (multi-line mode).
 fn looks_like_filter(arg: &str) -> bool {
-    static RE: std::sync::OnceLock<Option<regex_automata::meta::Regex>> = std::sync::OnceLock::new();
+    static RE: std::sync::OnceLock<Option<regex_automata::meta::Regex>> =
+        std::sync::OnceLock::new();
     RE.get_or_init(|| regex_automata::meta::Regex::new(r"(?ms)^/{0,3}[\w/_\-.]+(?:\[.*\])?$").ok())
         .as_ref()
         .is_some_and(|re| re.is_match(arg))
@@ -372,7 +412,9 @@ fn py_abspath(p: &str) -> String {
     let joined = if p.starts_with('/') {
         p.to_string()
     } else {
-        let cwd = std::env::current_dir().map(|d| path_str(&d)).unwrap_or_default();
+        let cwd = std::env::current_dir()
+            .map(|d| path_str(&d))
+            .unwrap_or_default();
         py_join(&cwd, p)
     };
     let mut parts: Vec<&str> = Vec::new();
@@ -412,7 +454,11 @@ pub fn resolve_regex_arg_with(
     let candidates: Vec<String> = if tail.contains('.') {
         vec![name.clone()]
     } else {
-        vec![name.clone(), format!("{name}.conf"), format!("{name}.local")]
+        vec![
+            name.clone(),
+            format!("{name}.conf"),
+            format!("{name}.local"),
+        ]
     };
     let mut basedir = config.clone();
     let mut found: Option<String> = None;
@@ -436,7 +482,8 @@ pub fn resolve_regex_arg_with(
         let plain = py_splitext(py_basename(&name)).0;
         if !name.contains('/') {
             if let Some(text) = super::embedded::embedded_filter(plain) {
-                return load_embedded(plain, text, opts, load).map(RegexArg::Filter);
+                return load_embedded(plain, text, opts, load)
+                    .map(|d| RegexArg::Filter(Box::new(d)));
             }
         }
         return Ok(RegexArg::Literal(arg.to_string()));
@@ -453,7 +500,8 @@ pub fn resolve_regex_arg_with(
         let origin = FilterOrigin::Standard {
             basedir: PathBuf::from(&basedir),
         };
-        return build_filter(&cfg, &fname, origin, opts, load).map(RegexArg::Filter);
+        return build_filter(&cfg, &fname, origin, opts, load)
+            .map(|d| RegexArg::Filter(Box::new(d)));
     }
     // A foreign file: fail2ban reads the path as written in the spec (made absolute), with its
     // `.local` sibling and includes only.
@@ -463,7 +511,7 @@ pub fn resolve_regex_arg_with(
     let origin = FilterOrigin::Foreign {
         path: PathBuf::from(&path),
     };
-    build_filter(&cfg, &fname, origin, opts, load).map(RegexArg::Filter)
+    build_filter(&cfg, &fname, origin, opts, load).map(|d| RegexArg::Filter(Box::new(d)))
 }
 
 #[cfg(test)]
@@ -471,7 +519,10 @@ mod tests {
     use super::*;
 
     fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -479,17 +530,34 @@ mod tests {
         assert_eq!(parse_spec("sshd").unwrap(), ("sshd".into(), vec![]));
         assert_eq!(
             parse_spec(r#"n[key=value, k2="v, x"][k3=y]"#).unwrap(),
-            ("n".into(), kv(&[("key", "value"), ("k2", "v, x"), ("k3", "y")]))
+            (
+                "n".into(),
+                kv(&[("key", "value"), ("k2", "v, x"), ("k3", "y")])
+            )
         );
         assert_eq!(
             parse_spec("a[ x=1 ,y='q]r', z=]").unwrap().1,
             kv(&[("x", "1"), ("y", "q]r"), ("z", "")])
         );
-        assert_eq!(parse_spec("a[x=1, x=2, y=3]").unwrap().1, kv(&[("x", "2"), ("y", "3")]));
+        assert_eq!(
+            parse_spec("a[x=1, x=2, y=3]").unwrap().1,
+            kv(&[("x", "2"), ("y", "3")])
+        );
         assert_eq!(parse_spec("a[x=1]  ").unwrap().1, kv(&[("x", "1")]));
         assert_eq!(parse_spec("a[x=1,]").unwrap().1, kv(&[("x", "1")]));
-        assert_eq!(parse_spec(" a [x= 2 ]\n").unwrap(), (" a ".into(), kv(&[("x", "2")])));
-        for bad in ["a[ x = 1 ,y=1]", "foo[bad syntax", "[x=1]", "a[x=1]b", "a[x=1]b]", "a[novalue]", r#"a[x="q"z]"#] {
+        assert_eq!(
+            parse_spec(" a [x= 2 ]\n").unwrap(),
+            (" a ".into(), kv(&[("x", "2")]))
+        );
+        for bad in [
+            "a[ x = 1 ,y=1]",
+            "foo[bad syntax",
+            "[x=1]",
+            "a[x=1]b",
+            "a[x=1]b]",
+            "a[novalue]",
+            r#"a[x="q"z]"#,
+        ] {
             assert!(parse_spec(bad).is_err(), "{bad}");
         }
     }
@@ -498,7 +566,9 @@ mod tests {
     fn path_like_test() {
         assert!(looks_like_filter("sshd"));
         assert!(looks_like_filter("/etc/fail2ban/filter.d/asterisk.conf"));
-        assert!(looks_like_filter("sshd[mode=aggressive, publickey=invalid]"));
+        assert!(looks_like_filter(
+            "sshd[mode=aggressive, publickey=invalid]"
+        ));
         assert!(!looks_like_filter("from <HOST>"));
         assert!(!looks_like_filter("foo[bad syntax"));
         assert!(!looks_like_filter("a b"));

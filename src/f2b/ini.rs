@@ -11,21 +11,56 @@ pub enum ConfigError {
     #[error("{file}: cannot read: {msg}")]
     Io { file: String, msg: String },
     #[error("{file}:{line}: file contains no section headers (first line: {text:?})")]
-    MissingSectionHeader { file: String, line: usize, text: String },
+    MissingSectionHeader {
+        file: String,
+        line: usize,
+        text: String,
+    },
     #[error("{file}:{line}: cannot parse line {text:?} (expected `key = value` or `[section]`)")]
-    Parse { file: String, line: usize, text: String },
+    Parse {
+        file: String,
+        line: usize,
+        text: String,
+    },
     #[error("{file}:{line}: option '{option}' in section '{section}' already exists")]
-    DuplicateOption { file: String, line: usize, section: String, option: String },
+    DuplicateOption {
+        file: String,
+        line: usize,
+        section: String,
+        option: String,
+    },
     #[error("{file}:{line}: section '{section}' already exists")]
-    DuplicateSection { file: String, line: usize, section: String },
+    DuplicateSection {
+        file: String,
+        line: usize,
+        section: String,
+    },
     #[error("{at}: option '{option}' in section '{section}': {detail} (write a literal percent sign as %%)")]
-    InterpolationSyntax { at: String, section: String, option: String, detail: String },
+    InterpolationSyntax {
+        at: String,
+        section: String,
+        option: String,
+        detail: String,
+    },
     #[error("{at}: option '{option}' in section '{section}': %({name})s refers to an option that is not defined (neither in the options given, the section nor [DEFAULT])")]
-    InterpolationMissing { at: String, section: String, option: String, name: String },
+    InterpolationMissing {
+        at: String,
+        section: String,
+        option: String,
+        name: String,
+    },
     #[error("{at}: option '{option}' in section '{section}': %(...)s interpolation nested deeper than 10 levels (recursive definition?)")]
-    InterpolationDepth { at: String, section: String, option: String },
+    InterpolationDepth {
+        at: String,
+        section: String,
+        option: String,
+    },
     #[error("option '{tag}' refers to itself through <{found}> and cannot be resolved (value: {value:?})")]
-    TagRecursion { tag: String, found: String, value: String },
+    TagRecursion {
+        tag: String,
+        found: String,
+        value: String,
+    },
     #[error("{file}: includes nested more than {depth} levels deep (include loop through differently written paths?)")]
     IncludeDepth { file: String, depth: usize },
     #[error("found no accessible config files for '{name}' under {basedir}")]
@@ -37,7 +72,13 @@ pub enum ConfigError {
     #[error("filter '{name}': {msg}")]
     Filter { name: String, msg: String },
     #[error("{at}: jail '{jail}', option '{key}' = {value:?}: {msg}")]
-    JailValue { at: String, jail: String, key: String, value: String, msg: String },
+    JailValue {
+        at: String,
+        jail: String,
+        key: String,
+        value: String,
+        msg: String,
+    },
 }
 
 /// Where a raw value was written: file and line of its key.
@@ -108,7 +149,10 @@ pub struct IniFile {
 
 impl IniFile {
     pub fn section(&self, name: &str) -> Option<&OptMap> {
-        self.sections.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+        self.sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
     }
 }
 
@@ -183,8 +227,10 @@ pub fn parse_ini(text: &str, file: &str) -> Result<IniFile, ConfigError> {
         Section(usize),
     }
     let mut cur = Cur::None;
-    let mut defaults: Vec<(String, Vec<String>, usize)> = Vec::new();
-    let mut sections: Vec<(String, Vec<(String, Vec<String>, usize)>)> = Vec::new();
+    // (key, value lines, line of the key)
+    type Pending = Vec<(String, Vec<String>, usize)>;
+    let mut defaults: Pending = Vec::new();
+    let mut sections: Vec<(String, Pending)> = Vec::new();
     let mut added_sections: Vec<String> = Vec::new();
     let mut added_options: Vec<(String, String)> = Vec::new();
     let mut sectname = String::new();
@@ -200,7 +246,7 @@ pub fn parse_ini(text: &str, file: &str) -> Result<IniFile, ConfigError> {
             comment_start = Some(0);
         }
         let value = py_strip(&line[..comment_start.unwrap_or(line.len())]);
-        let target: Option<&mut Vec<(String, Vec<String>, usize)>> = match cur {
+        let target: Option<&mut Pending> = match cur {
             Cur::None => None,
             Cur::Default => Some(&mut defaults),
             Cur::Section(i) => Some(&mut sections[i].1),
@@ -217,7 +263,9 @@ pub fn parse_ini(text: &str, file: &str) -> Result<IniFile, ConfigError> {
             continue;
         }
         let cur_indent = line.chars().take_while(|c| py_isspace(*c)).count();
-        if let (Some(opts), Some(name), true) = (target, optname.as_ref(), cur_indent > indent_level) {
+        if let (Some(opts), Some(name), true) =
+            (target, optname.as_ref(), cur_indent > indent_level)
+        {
             if let Some(entry) = opts.iter_mut().rev().find(|(k, _, _)| k == name) {
                 entry.1.push(value.to_string());
             }
@@ -273,7 +321,10 @@ pub fn parse_ini(text: &str, file: &str) -> Result<IniFile, ConfigError> {
                 text: line.to_string(),
             });
         }
-        if added_options.iter().any(|(s, o)| *s == sectname && *o == key) {
+        if added_options
+            .iter()
+            .any(|(s, o)| *s == sectname && *o == key)
+        {
             return Err(ConfigError::DuplicateOption {
                 file: file.to_string(),
                 line: lineno,
@@ -293,7 +344,7 @@ pub fn parse_ini(text: &str, file: &str) -> Result<IniFile, ConfigError> {
     if let Some(e) = first_error {
         return Err(e);
     }
-    let join = |opts: Vec<(String, Vec<String>, usize)>| {
+    let join = |opts: Pending| {
         let mut map = OptMap::new();
         for (k, lines, line) in opts {
             let joined = lines.join("\n");
@@ -302,7 +353,10 @@ pub fn parse_ini(text: &str, file: &str) -> Result<IniFile, ConfigError> {
                 k,
                 RawValue {
                     text,
-                    origin: Origin { file: fname.clone(), line },
+                    origin: Origin {
+                        file: fname.clone(),
+                        line,
+                    },
                 },
             );
         }

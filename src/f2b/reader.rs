@@ -91,7 +91,9 @@ impl FileSource for MemSource {
     }
     fn exists(&self, path: &str) -> bool {
         let prefix = format!("{}/", path.trim_end_matches('/'));
-        self.files.keys().any(|k| k == path || k.starts_with(&prefix))
+        self.files
+            .keys()
+            .any(|k| k == path || k.starts_with(&prefix))
     }
     fn glob_ext(&self, dir: &str, ext: &str) -> Vec<String> {
         let prefix = format!("{}/", dir.trim_end_matches('/'));
@@ -100,8 +102,9 @@ impl FileSource for MemSource {
             .files
             .keys()
             .filter(|k| {
-                k.strip_prefix(&prefix)
-                    .is_some_and(|n| !n.contains('/') && !n.starts_with('.') && n.ends_with(&suffix))
+                k.strip_prefix(&prefix).is_some_and(|n| {
+                    !n.contains('/') && !n.starts_with('.') && n.ends_with(&suffix)
+                })
             })
             .cloned()
             .collect();
@@ -223,13 +226,15 @@ impl<'a> Reader<'a> {
             FileText::Missing => None,
             FileText::Text(t) => Some(Rc::new(parse_ini(&t, path)?)),
             FileText::Undecodable(msg) => {
-                self.warnings
-                    .borrow_mut()
-                    .push(format!("error decoding config file '{path}': {msg}; file skipped"));
+                self.warnings.borrow_mut().push(format!(
+                    "error decoding config file '{path}': {msg}; file skipped"
+                ));
                 None
             }
         };
-        self.cache.borrow_mut().insert(path.to_string(), parsed.clone());
+        self.cache
+            .borrow_mut()
+            .insert(path.to_string(), parsed.clone());
         Ok(parsed)
     }
 
@@ -424,12 +429,18 @@ impl Config {
     }
 
     pub fn section(&self, name: &str) -> Option<&OptMap> {
-        self.sections.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+        self.sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
     }
 
     /// Section names in order, without the hidden `KNOWN/` ones.
     pub fn section_names(&self) -> impl Iterator<Item = &str> {
-        self.sections.iter().map(|(n, _)| n.as_str()).filter(|n| !n.starts_with("KNOWN/"))
+        self.sections
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| !n.starts_with("KNOWN/"))
     }
 
     /// Adds options to `[DEFAULT]` (fail2ban's merge_defaults).
@@ -439,14 +450,22 @@ impl Config {
                 k.to_string(),
                 RawValue {
                     text: v.to_string(),
-                    origin: Origin { file: "<built-in>".into(), line: 0 },
+                    origin: Origin {
+                        file: "<built-in>".into(),
+                        line: 0,
+                    },
                 },
             );
         }
     }
 
     /// Adds options to a section under a prefix (fail2ban's merge_section with `known/`).
-    pub fn merge_section_prefixed(&mut self, section: &str, prefix: &str, opts: &[(String, String)]) {
+    pub fn merge_section_prefixed(
+        &mut self,
+        section: &str,
+        prefix: &str,
+        opts: &[(String, String)],
+    ) {
         let i = match self.sections.iter().position(|(n, _)| n == section) {
             Some(i) => i,
             None => {
@@ -462,18 +481,29 @@ impl Config {
                 format!("{prefix}{k}"),
                 RawValue {
                     text: v.clone(),
-                    origin: Origin { file: "<filter>".into(), line: 0 },
+                    origin: Origin {
+                        file: "<filter>".into(),
+                        line: 0,
+                    },
                 },
             );
         }
     }
 
     /// The raw value of `option` in `section` (then `[DEFAULT]`), or in vars first.
-    fn lookup_raw(&self, section: &str, option: &str, vars: &Vars) -> Result<(String, String), GetError> {
+    fn lookup_raw(
+        &self,
+        section: &str,
+        option: &str,
+        vars: &Vars,
+    ) -> Result<(String, String), GetError> {
         let sect = if section == "DEFAULT" {
             None
         } else {
-            Some(self.section(section).ok_or_else(|| GetError::NoSection(section.to_string()))?)
+            Some(
+                self.section(section)
+                    .ok_or_else(|| GetError::NoSection(section.to_string()))?,
+            )
         };
         let key = option.to_lowercase();
         if let Some((_, v)) = vars.iter().rev().find(|(k, _)| k.to_lowercase() == key) {
@@ -555,7 +585,8 @@ impl Config {
             let direct = if seclwr == "default" {
                 None
             } else if seclwr == "known" {
-                self.section(&format!("KNOWN/{section}")).and_then(|s| s.get(&opt))
+                self.section(&format!("KNOWN/{section}"))
+                    .and_then(|s| s.get(&opt))
             } else {
                 match self.section(&sec) {
                     Some(s) => s.get(&opt),
@@ -812,7 +843,10 @@ mod tests {
 
     fn mem(files: &[(&str, &str)]) -> MemSource {
         MemSource {
-            files: files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect(),
+            files: files
+                .iter()
+                .map(|(p, t)| (p.to_string(), t.to_string()))
+                .collect(),
         }
     }
 
@@ -834,9 +868,18 @@ mod tests {
     #[test]
     fn read_order_with_includes_d_and_local() {
         let src = mem(&[
-            ("/c/filter.d/myf.conf", "[INCLUDES]\nbefore = common.conf\nafter = myf-after.conf\n[Definition]\nx = myf\n"),
-            ("/c/filter.d/common.conf", "[INCLUDES]\nafter = common.local\n[Definition]\nx = common\n"),
-            ("/c/filter.d/common.local", "[Definition]\nx = common.local\n"),
+            (
+                "/c/filter.d/myf.conf",
+                "[INCLUDES]\nbefore = common.conf\nafter = myf-after.conf\n[Definition]\nx = myf\n",
+            ),
+            (
+                "/c/filter.d/common.conf",
+                "[INCLUDES]\nafter = common.local\n[Definition]\nx = common\n",
+            ),
+            (
+                "/c/filter.d/common.local",
+                "[Definition]\nx = common.local\n",
+            ),
             ("/c/filter.d/myf-after.conf", "[Definition]\nx = after\n"),
             ("/c/filter.d/myf.d/10-a.conf", "[Definition]\nx = 10-a\n"),
             ("/c/filter.d/myf.local", "[Definition]\nx = local\n"),
@@ -896,39 +939,62 @@ mod tests {
         assert_eq!(g("sec").unwrap(), "in-lt dflt");
         assert_eq!(g("def").unwrap(), "dflt");
         assert_eq!(g("up").unwrap(), "dflt!");
-        assert!(matches!(g("lone"), Err(GetError::Config(ConfigError::InterpolationSyntax { .. }))));
-        assert!(matches!(g("bad"), Err(GetError::Config(ConfigError::InterpolationSyntax { .. }))));
+        assert!(matches!(
+            g("lone"),
+            Err(GetError::Config(ConfigError::InterpolationSyntax { .. }))
+        ));
+        assert!(matches!(
+            g("bad"),
+            Err(GetError::Config(ConfigError::InterpolationSyntax { .. }))
+        ));
         let e = g("miss").unwrap_err();
-        assert!(matches!(&e, GetError::Config(ConfigError::InterpolationMissing { name, .. }) if name == "nope"));
+        assert!(
+            matches!(&e, GetError::Config(ConfigError::InterpolationMissing { name, .. }) if name == "nope")
+        );
         if let GetError::Config(e) = e {
             assert!(e.to_string().starts_with("t.conf:9: option 'miss'"), "{e}");
         }
-        assert!(matches!(g("deep"), Err(GetError::Config(ConfigError::InterpolationDepth { .. }))));
+        assert!(matches!(
+            g("deep"),
+            Err(GetError::Config(ConfigError::InterpolationDepth { .. }))
+        ));
         // Vars come first, keys case-folded.
         let vars = [("B".to_string(), "V".to_string())];
         assert_eq!(cfg.get("Definition", "a", &vars).unwrap(), "xVy");
         assert!(matches!(g("zzz"), Err(GetError::NoOption { .. })));
-        assert!(matches!(cfg.get("Nope", "a", &[]), Err(GetError::NoSection(_))));
+        assert!(matches!(
+            cfg.get("Nope", "a", &[]),
+            Err(GetError::NoSection(_))
+        ));
     }
 
     #[test]
     fn known_and_conditional_sections() {
         let src = mem(&[
-            ("/c/f.conf", "[Definition]\np = base\n[Init]\nq = 1\n[Init?family=inet6]\nq = 6\n"),
+            (
+                "/c/f.conf",
+                "[Definition]\np = base\n[Init]\nq = 1\n[Init?family=inet6]\nq = 6\n",
+            ),
             ("/c/f.local", "[Definition]\np = %(known/p)s+local\n"),
         ]);
         let cfg = Config::read_standard(&src, "/c", "f").unwrap();
         assert_eq!(cfg.get("Definition", "p", &[]).unwrap(), "base+local");
         assert_eq!(cfg.get_raw("Init", "q?family=inet6").unwrap(), "6");
         assert_eq!(cfg.get_ex("Definition", "known/p", &[]).unwrap(), "base");
-        assert_eq!(split_conditional("Init?family=inet6"), Some(("Init", "?family=inet6")));
+        assert_eq!(
+            split_conditional("Init?family=inet6"),
+            Some(("Init", "?family=inet6"))
+        );
         assert_eq!(split_conditional("Init?"), None);
     }
 
     #[test]
     fn tag_substitution() {
         let mut tags = vec![
-            ("a".to_string(), Some("<b>-<mdre-<mode>>-<HOST>".to_string())),
+            (
+                "a".to_string(),
+                Some("<b>-<mdre-<mode>>-<HOST>".to_string()),
+            ),
             ("b".to_string(), Some("B".to_string())),
             ("mode".to_string(), Some("normal".to_string())),
         ];

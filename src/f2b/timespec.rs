@@ -114,7 +114,10 @@ pub fn parse_time(s: &str) -> Result<f64, TimeError> {
     let v = p.expr().map_err(err)?;
     p.skip_ws();
     if p.pos != p.s.len() {
-        return Err(err(format!("unexpected text {:?}", String::from_utf8_lossy(&p.s[p.pos..]))));
+        return Err(err(format!(
+            "unexpected text {:?}",
+            String::from_utf8_lossy(&p.s[p.pos..])
+        )));
     }
     if !v.is_finite() {
         return Err(err("result is not a finite number".into()));
@@ -151,7 +154,10 @@ impl Parser<'_> {
         let mut v = self.unary()?;
         while let Some(op @ (b'*' | b'/')) = self.peek() {
             if self.s.get(self.pos + 1).is_some_and(|c| *c == op) {
-                return Err(format!("operator {}{} is not supported", op as char, op as char));
+                return Err(format!(
+                    "operator {}{} is not supported",
+                    op as char, op as char
+                ));
             }
             self.pos += 1;
             let r = self.unary()?;
@@ -220,14 +226,23 @@ impl Parser<'_> {
             digits(self);
         }
         let text = String::from_utf8_lossy(&self.s[start..self.pos]).into_owned();
-        let bad = text.contains("__") || text.ends_with('_') || text.contains("_.") || text.contains("._");
-        if !is_float && int_part.len() > 1 && int_part.starts_with('0') && int_part.chars().any(|c| c != '0' && c != '_') {
+        let bad = text.contains("__")
+            || text.ends_with('_')
+            || text.contains("_.")
+            || text.contains("._");
+        if !is_float
+            && int_part.len() > 1
+            && int_part.starts_with('0')
+            && int_part.chars().any(|c| c != '0' && c != '_')
+        {
             return Err(format!("leading zeros in {text:?} are not allowed"));
         }
         if bad || text == "." {
             return Err(format!("bad number {text:?}"));
         }
-        text.replace('_', "").parse::<f64>().map_err(|_| format!("bad number {text:?}"))
+        text.replace('_', "")
+            .parse::<f64>()
+            .map_err(|_| format!("bad number {text:?}"))
     }
 }
 
@@ -269,7 +284,9 @@ mod tests {
 
     #[test]
     fn errors() {
-        for s in ["1wk", "", "abc", "1h*", "h", "0600", "1 2 3", "1//2", "1h 30q"] {
+        for s in [
+            "1wk", "", "abc", "1h*", "h", "0600", "1 2 3", "1//2", "1h 30q",
+        ] {
             assert!(parse_time(s).is_err(), "{s} should fail");
         }
         assert!(parse_time("1wk").unwrap_err().to_string().contains("1wk"));
