@@ -1,6 +1,16 @@
-//! Filters: resolving a REGEX argument or filter spec `name[k=v]` to a [`FilterDef`].
+//! Filters: parsing a filter spec `name[key=value, ...][...]` (fail2ban-semantics.md 1.7),
+//! loading a filter into a [`FilterDef`] (standard loading with `.local`/`.d`, `[Init]`, spec
+//! options, automatic `logtype`, `<tag>` substitution: 1.5-1.7), and resolving fail2ban-regex's
+//! REGEX argument to a filter or a literal regex (1.8).
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::ini::{py_isspace, py_strip, ConfigError};
+use super::reader::{
+    py_basename, py_dirname, py_join, py_splitext, split_conditional, substitute_tags, Config,
+    FileSource, FsSource, GetError,
+};
 
 /// Where a filter definition came from; decides fail2ban-regex's `Use ...` header line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,5 +36,549 @@ pub struct FilterDef {
     pub failregex: Vec<String>,
     pub ignoreregex: Vec<String>,
     pub maxlines: Option<usize>,
+    /// Date pattern(s), one per line (empty lines dropped).
     pub datepattern: Option<String>,
+    /// `journalmatch` lines (only meaningful for systemd journals).
+    pub journalmatch: Vec<String>,
+    /// Files read, in order (empty for an embedded filter).
+    pub files: Vec<String>,
+    /// Non-fatal problems met while reading (undecodable files, skipped like fail2ban does).
+    pub warnings: Vec<String>,
+}
+
+/// How a filter is loaded, beyond its spec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FilterLoadOptions {
+    /// The log comes from the systemd journal: automatic `logtype` becomes `journal`, not `file`.
+    pub journal_backend: bool,
+}
+
+/// The REGEX argument of `failscan regex`, resolved like fail2ban-regex does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegexArg {
+    Filter(Box<FilterDef>),
+    Literal(String),
+}
+
+fn spec_err(spec: &str, msg: impl Into<String>) -> ConfigError {
+    ConfigError::FilterSpec {
+        spec: spec.to_string(),
+        msg: msg.into(),
+    }
+}
+
+/// Parses `name[k=v, k2="v, x"][k3=y]` into the name (not trimmed, as fail2ban does) and the
+/// options in order (a repeated key keeps its first position and takes the last value).
+pub fn parse_spec(spec: &str) -> Result<(String, Vec<(String, String)>), ConfigError> {
+    let (name, inner) = match spec.find('[') {
+        None => (spec, None),
+        Some(open) => {
+            // The options run to the LAST `]`, which may be followed by whitespace only.
+            let close = spec
+                .rfind(']')
+                .filter(|&c| c > open && spec[c + 1..].chars().all(py_isspace))
+                .ok_or_else(|| spec_err(spec, "unexpected option syntax"))?;
+            (&spec[..open], Some(&spec[open + 1..close]))
+        }
+    };
+    if name.is_empty() {
+        return Err(spec_err(spec, "unexpected option syntax"));
+    }
+    let mut opts: Vec<(String, String)> = Vec::new();
+    if let Some(s) = inner {
+        for (k, v) in parse_option_list(s).map_err(|m| spec_err(spec, m))? {
+            match opts.iter_mut().find(|(ok, _)| *ok == k) {
+                Some(slot) => slot.1 = v,
+                None => opts.push((k, v)),
+            }
+        }
+    }
+    Ok((name.to_string(), opts))
+}
+
+fn is_key_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-' || c == '.'
+}
+
+/// `$` of a Python regex without MULTILINE: the end, or just before a final newline.
+fn at_end(s: &str, pos: usize) -> bool {
+    pos == s.len() || (pos + 1 == s.len() && s.ends_with('\n'))
+}
+
+/// The option list between the outer brackets: `key=value` items separated by `,` or `][`.
+fn parse_option_list(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < s.len() {
+        let rest = &s[pos..];
+        let ws: usize = rest
+            .chars()
+            .take_while(|c| py_isspace(*c))
+            .map(char::len_utf8)
+            .sum();
+        let key_len: usize = rest[ws..]
+            .chars()
+            .take_while(|c| is_key_char(*c))
+            .map(char::len_utf8)
+            .sum();
+        let after_key = ws + key_len;
+        if key_len > 0 && rest[after_key..].starts_with('=') {
+            let key = &rest[ws..after_key];
+            let vstart = after_key + 1;
+            let body = &rest[vstart..];
+            let (value, vlen) = match body.chars().next() {
+                Some(q @ ('"' | '\'')) if body[1..].contains(q) => {
+                    let end = body[1..].find(q).map_or(0, |i| i + 1);
+                    (&body[1..end], end + 1)
+                }
+                _ => {
+                    let end = body.find([',', ']']).unwrap_or(body.len());
+                    (&body[..end], end)
+                }
+            };
+            let mut next = pos + vstart + vlen;
+            let tail = &s[next..];
+            if let Some(t) = tail.strip_prefix(',') {
+                let _ = t;
+                next += 1;
+            } else if let Some(t) = tail.strip_prefix(']') {
+                let sp: usize = t
+                    .chars()
+                    .take_while(|c| py_isspace(*c))
+                    .map(char::len_utf8)
+                    .sum();
+                if t[sp..].starts_with('[') {
+                    next += 1 + sp + 1;
+                } else {
+                    return Err(format!(
+                        "unexpected syntax after option {key:?}: {}",
+                        short(tail)
+                    ));
+                }
+            } else if !at_end(s, next) {
+                return Err(format!(
+                    "unexpected syntax after option {key:?}: {}",
+                    short(tail)
+                ));
+            }
+            out.push((py_strip(key).to_string(), py_strip(value).to_string()));
+            if next == pos {
+                break;
+            }
+            pos = next;
+            continue;
+        }
+        // Only an optional comma and whitespace may remain.
+        let tail = rest.strip_prefix(',').unwrap_or(rest);
+        if tail.chars().all(py_isspace) {
+            break;
+        }
+        return Err(format!("expected option, wrong syntax: {}", short(rest)));
+    }
+    Ok(out)
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(25).collect()
+}
+
+/// The options of `[Definition]` a filter hands on, in fail2ban's order.
+const FILTER_OPTS: [&str; 7] = [
+    "usedns",
+    "prefregex",
+    "ignoreregex",
+    "failregex",
+    "maxlines",
+    "datepattern",
+    "journalmatch",
+];
+
+/// Builds the filter definition from a read configuration (fail2ban's FilterReader steps:
+/// applyAutoOptions, getOptions, getCombined, convert).
+fn build_filter(
+    cfg: &Config,
+    name: &str,
+    origin: FilterOrigin,
+    spec_opts: Vec<(String, String)>,
+    load: &FilterLoadOptions,
+) -> Result<FilterDef, ConfigError> {
+    let mut init: Vec<(String, Option<String>)> = spec_opts
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(v.clone())))
+        .collect();
+    let set = |v: &mut Vec<(String, Option<String>)>, k: &str, val: Option<String>| match v
+        .iter_mut()
+        .find(|(ok, _)| ok == k)
+    {
+        Some(slot) => slot.1 = val,
+        None => v.push((k.to_string(), val)),
+    };
+    // Automatic logtype, unless given (non-empty) or set in the filter's own [Definition].
+    let given = init
+        .iter()
+        .any(|(k, v)| k == "logtype" && v.as_deref().is_some_and(|s| !s.is_empty()));
+    let own = cfg
+        .section("Definition")
+        .is_some_and(|s| s.contains("logtype"));
+    if !given && !own {
+        let lt = if load.journal_backend {
+            "journal"
+        } else {
+            "file"
+        };
+        set(&mut init, "logtype", Some(lt.to_string()));
+    }
+    let pvars: Vec<(String, String)> = init
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+        .collect();
+    let mut combined: Vec<(String, Option<String>)> = Vec::new();
+    for opt in FILTER_OPTS {
+        if pvars.iter().any(|(k, _)| k == opt) {
+            continue;
+        }
+        match cfg.get("Definition", opt, &pvars) {
+            Ok(v) => combined.push((opt.to_string(), Some(v))),
+            Err(GetError::NoSection(_)) => combined.push((opt.to_string(), None)),
+            Err(GetError::NoOption { .. }) => {}
+            Err(GetError::Config(e)) => return Err(e),
+        }
+    }
+    if let Some(sec) = cfg.section("Init") {
+        for opt in sec.keys() {
+            if opt == "__name__" {
+                continue;
+            }
+            let mut v: Option<String> = None;
+            let mut value = || -> Result<String, ConfigError> {
+                if v.is_none() {
+                    v = Some(GetError::optional(cfg.get("Init", opt, &[]))?.unwrap_or_default());
+                }
+                Ok(v.clone().unwrap_or_default())
+            };
+            if !opt.starts_with("known/") {
+                let val = value()?;
+                set(&mut init, &format!("known/{opt}"), Some(val));
+            }
+            if !init.iter().any(|(k, _)| k == opt) {
+                let val = value()?;
+                set(&mut init, opt, Some(val));
+            }
+        }
+    }
+    for (k, v) in init {
+        set(&mut combined, &k, v);
+    }
+    let ignore: HashSet<String> = combined
+        .iter()
+        .filter_map(|(k, _)| split_conditional(k).map(|(base, _)| base.to_string()))
+        .collect();
+    let mut cache: Vec<(String, Option<String>)> = Vec::new();
+    let mut addrepl = |tag: &str| -> Result<Option<String>, ConfigError> {
+        if let Some((_, v)) = cache.iter().find(|(k, _)| k == tag) {
+            return Ok(v.clone());
+        }
+        let v = GetError::optional(cfg.get_ex("Definition", tag, &pvars))?;
+        cache.push((tag.to_string(), v.clone()));
+        Ok(v)
+    };
+    substitute_tags(&mut combined, &ignore, &mut addrepl)?;
+
+    let get = |k: &str| {
+        combined
+            .iter()
+            .find(|(ok, _)| ok == k)
+            .and_then(|(_, v)| v.clone())
+    };
+    let lines = |k: &str| -> Vec<String> {
+        get(k).map_or_else(Vec::new, |v| {
+            v.split('\n')
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+    };
+    let joined = |k: &str| {
+        let l = lines(k);
+        (!l.is_empty()).then(|| l.join("\n"))
+    };
+    let maxlines = match get("maxlines") {
+        None => None,
+        Some(v) => match parse_py_int(&v) {
+            Some(n) if n > 0 => Some(n as usize),
+            _ => {
+                return Err(ConfigError::Filter {
+                    name: name.to_string(),
+                    msg: format!("maxlines must be an integer greater than zero, got {v:?}"),
+                })
+            }
+        },
+    };
+    Ok(FilterDef {
+        name: name.to_string(),
+        origin,
+        options: spec_opts,
+        prefregex: joined("prefregex"),
+        failregex: lines("failregex"),
+        ignoreregex: lines("ignoreregex"),
+        maxlines,
+        datepattern: joined("datepattern"),
+        journalmatch: lines("journalmatch"),
+        files: cfg.files.clone(),
+        warnings: cfg.warnings.clone(),
+    })
+}
+
+/// Python `int(str)`: optional sign, digits with single underscores between, surrounding
+/// whitespace allowed.
+fn parse_py_int(s: &str) -> Option<i64> {
+    let t = py_strip(s);
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+        || !digits.chars().all(|c| c.is_ascii_digit() || c == '_')
+    {
+        return None;
+    }
+    let n: i64 = digits.replace('_', "").parse().ok()?;
+    Some(if neg { -n } else { n })
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Loads an embedded filter (in-memory text, no includes) with the given spec options.
+fn load_embedded(
+    name: &str,
+    text: &str,
+    opts: Vec<(String, String)>,
+    load: &FilterLoadOptions,
+) -> Result<FilterDef, ConfigError> {
+    let cfg = Config::from_text(text, &format!("<embedded filter {name}>"))?;
+    let mut def = build_filter(&cfg, name, FilterOrigin::Embedded, opts, load)?;
+    def.files.clear();
+    Ok(def)
+}
+
+/// Standard loading of filter spec `spec` from `confdir/filter.d`, automatic logtype `file`.
+pub fn load_filter(confdir: &Path, spec: &str) -> Result<FilterDef, ConfigError> {
+    load_filter_with(confdir, spec, &FilterLoadOptions::default())
+}
+
+/// Standard loading of filter spec `spec` from `confdir/filter.d`. When the config dir has no
+/// file at all for that name but failscan embeds a filter of that name, the embedded one is used.
+pub fn load_filter_with(
+    confdir: &Path,
+    spec: &str,
+    load: &FilterLoadOptions,
+) -> Result<FilterDef, ConfigError> {
+    let (name, opts) = parse_spec(spec)?;
+    let basedir = path_str(confdir);
+    match Config::read_standard(&FsSource, &basedir, &format!("filter.d/{name}")) {
+        Ok(cfg) => {
+            let origin = FilterOrigin::Standard {
+                basedir: confdir.to_path_buf(),
+            };
+            build_filter(&cfg, &name, origin, opts, load)
+        }
+        Err(ConfigError::NoConfigFiles { .. } | ConfigError::NoBaseDir(_))
+            if super::embedded::embedded_filter(&name).is_some() =>
+        {
+            let text = super::embedded::embedded_filter(&name).unwrap_or_default();
+            load_embedded(&name, text, opts, load)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// fail2ban-regex's test for a REGEX argument that may name a filter:
+/// `(?ms)^/{0,3}[\w/_\-.]+(?:\[.*\])?$` found anywhere (multi-line mode).
+fn looks_like_filter(arg: &str) -> bool {
+    static RE: std::sync::OnceLock<Option<regex_automata::meta::Regex>> =
+        std::sync::OnceLock::new();
+    RE.get_or_init(|| regex_automata::meta::Regex::new(r"(?ms)^/{0,3}[\w/_\-.]+(?:\[.*\])?$").ok())
+        .as_ref()
+        .is_some_and(|re| re.is_match(arg))
+}
+
+/// Python `os.path.abspath`: joined with the current directory and normalized.
+fn py_abspath(p: &str) -> String {
+    let joined = if p.starts_with('/') {
+        p.to_string()
+    } else {
+        let cwd = std::env::current_dir()
+            .map(|d| path_str(&d))
+            .unwrap_or_default();
+        py_join(&cwd, p)
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Resolves fail2ban-regex's REGEX argument (semantics 1.8), automatic logtype `file`.
+pub fn resolve_regex_arg(confdir: &Path, arg: &str) -> Result<RegexArg, ConfigError> {
+    resolve_regex_arg_with(confdir, arg, &FilterLoadOptions::default())
+}
+
+/// Resolves fail2ban-regex's REGEX argument: a filter name, file or path (with options), else
+/// a literal regex. A name that matches no file but an embedded filter loads the embedded one.
+pub fn resolve_regex_arg_with(
+    confdir: &Path,
+    arg: &str,
+    load: &FilterLoadOptions,
+) -> Result<RegexArg, ConfigError> {
+    if !looks_like_filter(arg) {
+        return Ok(RegexArg::Literal(arg.to_string()));
+    }
+    let (name, opts) = parse_spec(arg)?;
+    let config = path_str(confdir);
+    let tail: String = {
+        let chars: Vec<char> = name.chars().collect();
+        chars[chars.len().saturating_sub(6)..].iter().collect()
+    };
+    let candidates: Vec<String> = if tail.contains('.') {
+        vec![name.clone()]
+    } else {
+        vec![
+            name.clone(),
+            format!("{name}.conf"),
+            format!("{name}.local"),
+        ]
+    };
+    let mut basedir = config.clone();
+    let mut found: Option<String> = None;
+    for cand in candidates {
+        let file = if !cand.contains('/') {
+            if py_basename(&basedir) == "filter.d" {
+                py_join(&basedir, &cand)
+            } else {
+                py_join(&py_join(&basedir, "filter.d"), &cand)
+            }
+        } else {
+            basedir = py_dirname(&cand);
+            cand
+        };
+        if FsSource.is_file(&file) {
+            found = Some(file);
+            break;
+        }
+    }
+    let Some(_file) = found else {
+        let plain = py_splitext(py_basename(&name)).0;
+        if !name.contains('/') {
+            if let Some(text) = super::embedded::embedded_filter(plain) {
+                return load_embedded(plain, text, opts, load)
+                    .map(|d| RegexArg::Filter(Box::new(d)));
+            }
+        }
+        return Ok(RegexArg::Literal(arg.to_string()));
+    };
+    if basedir == config
+        || py_basename(&basedir) == "filter.d"
+        || (!tail.contains('.') && !name.contains('/'))
+    {
+        if py_basename(&basedir) == "filter.d" {
+            basedir = py_dirname(&basedir);
+        }
+        let fname = py_splitext(py_basename(&name)).0.to_string();
+        let cfg = Config::read_standard(&FsSource, &basedir, &format!("filter.d/{fname}"))?;
+        let origin = FilterOrigin::Standard {
+            basedir: PathBuf::from(&basedir),
+        };
+        return build_filter(&cfg, &fname, origin, opts, load)
+            .map(|d| RegexArg::Filter(Box::new(d)));
+    }
+    // A foreign file: fail2ban reads the path as written in the spec (made absolute), with its
+    // `.local` sibling and includes only.
+    let path = py_abspath(&name);
+    let cfg = Config::read_explicit(&FsSource, &path)?;
+    let fname = py_splitext(py_basename(&path)).0.to_string();
+    let origin = FilterOrigin::Foreign {
+        path: PathBuf::from(&path),
+    };
+    build_filter(&cfg, &fname, origin, opts, load).map(|d| RegexArg::Filter(Box::new(d)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn spec_parsing() {
+        assert_eq!(parse_spec("sshd").unwrap(), ("sshd".into(), vec![]));
+        assert_eq!(
+            parse_spec(r#"n[key=value, k2="v, x"][k3=y]"#).unwrap(),
+            (
+                "n".into(),
+                kv(&[("key", "value"), ("k2", "v, x"), ("k3", "y")])
+            )
+        );
+        assert_eq!(
+            parse_spec("a[ x=1 ,y='q]r', z=]").unwrap().1,
+            kv(&[("x", "1"), ("y", "q]r"), ("z", "")])
+        );
+        assert_eq!(
+            parse_spec("a[x=1, x=2, y=3]").unwrap().1,
+            kv(&[("x", "2"), ("y", "3")])
+        );
+        assert_eq!(parse_spec("a[x=1]  ").unwrap().1, kv(&[("x", "1")]));
+        assert_eq!(parse_spec("a[x=1,]").unwrap().1, kv(&[("x", "1")]));
+        assert_eq!(
+            parse_spec(" a [x= 2 ]\n").unwrap(),
+            (" a ".into(), kv(&[("x", "2")]))
+        );
+        for bad in [
+            "a[ x = 1 ,y=1]",
+            "foo[bad syntax",
+            "[x=1]",
+            "a[x=1]b",
+            "a[x=1]b]",
+            "a[novalue]",
+            r#"a[x="q"z]"#,
+        ] {
+            assert!(parse_spec(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn path_like_test() {
+        assert!(looks_like_filter("sshd"));
+        assert!(looks_like_filter("/etc/fail2ban/filter.d/asterisk.conf"));
+        assert!(looks_like_filter(
+            "sshd[mode=aggressive, publickey=invalid]"
+        ));
+        assert!(!looks_like_filter("from <HOST>"));
+        assert!(!looks_like_filter("foo[bad syntax"));
+        assert!(!looks_like_filter("a b"));
+    }
+
+    #[test]
+    fn py_int() {
+        assert_eq!(parse_py_int(" 3 "), Some(3));
+        assert_eq!(parse_py_int("+1_0"), Some(10));
+        assert_eq!(parse_py_int("1.0"), None);
+        assert_eq!(parse_py_int(""), None);
+    }
 }

@@ -11,4 +11,10 @@ pub mod jail;
 pub mod reader;
 pub mod timespec;
 
-pub use filter::{FilterDef, FilterOrigin};
+pub use filter::{
+    load_filter, load_filter_with, parse_spec, resolve_regex_arg, resolve_regex_arg_with,
+    FilterDef, FilterLoadOptions, FilterOrigin, RegexArg,
+};
+pub use ini::ConfigError;
+pub use jail::{load_jails, ActionRef, BantimeIncrement, JailDef};
+pub use timespec::{parse_time, TimeError};
