@@ -64,6 +64,8 @@
 mod engine;
 mod ignore;
 mod increment;
+#[cfg(test)]
+mod tests;
 
 pub use engine::{replay_jail, replay_jails, replay_recidive, JailInput, REPLAYED_BAN_TAG};
 pub use ignore::{normalize_id, IgnoreList};
