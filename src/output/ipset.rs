@@ -77,7 +77,12 @@ pub struct IpsetOptions {
 impl IpsetOptions {
     /// Defaults (`f2b-` prefix, `-exist`, remaining timeouts) for the instant `now`.
     pub fn at(now: f64) -> Self {
-        IpsetOptions { now, prefix: "f2b-".into(), exist: true, timeouts: Timeouts::Remaining }
+        IpsetOptions {
+            now,
+            prefix: "f2b-".into(),
+            exist: true,
+            timeouts: Timeouts::Remaining,
+        }
     }
 }
 
@@ -149,7 +154,9 @@ pub fn plan_sets(specs: &[SetSpec<'_>], now: f64, prefix: &str) -> (Vec<PlannedS
             let left = remaining(ban, now);
             for name in spec.names {
                 let set = members.entry((name.clone(), ip.is_ipv6())).or_default();
-                set.entry(ip).and_modify(|t| *t = longer(*t, left)).or_insert(left);
+                set.entry(ip)
+                    .and_modify(|t| *t = longer(*t, left))
+                    .or_insert(left);
             }
         }
     }
@@ -159,7 +166,11 @@ pub fn plan_sets(specs: &[SetSpec<'_>], now: f64, prefix: &str) -> (Vec<PlannedS
             let full = format!("{prefix}{name}{}", if v6 { "6" } else { "" });
             let m = members.remove(&(name.clone(), v6)).unwrap_or_default();
             stats.entries += m.len();
-            sets.push(PlannedSet { name: full, v6, members: m.into_iter().collect() });
+            sets.push(PlannedSet {
+                name: full,
+                v6,
+                members: m.into_iter().collect(),
+            });
         }
     }
     stats.sets = sets.len();
@@ -175,7 +186,10 @@ pub fn write_ipset<W: Write>(
     let (sets, stats) = plan_sets(specs, opts.now, &opts.prefix);
     // Check every name before writing anything, so a bad name leaves no half-written file.
     if let Some(s) = sets.iter().find(|s| s.name.chars().count() > MAX_SET_NAME) {
-        return Err(SetWriteError::NameTooLong { name: s.name.clone(), len: s.name.chars().count() });
+        return Err(SetWriteError::NameTooLong {
+            name: s.name.clone(),
+            len: s.name.chars().count(),
+        });
     }
     let exist = if opts.exist { " -exist" } else { "" };
     for set in &sets {
@@ -233,13 +247,24 @@ pub(crate) mod tests {
         let bans = sample_bans();
         let names = names();
         let mut out = Vec::new();
-        let st = write_ipset(&mut out, &[SetSpec { names: &names, bans: &bans }], opts).unwrap();
+        let st = write_ipset(
+            &mut out,
+            &[SetSpec {
+                names: &names,
+                bans: &bans,
+            }],
+            opts,
+        )
+        .unwrap();
         (String::from_utf8(out).unwrap(), st)
     }
 
     #[test]
     fn writes_sorted_sets_with_remaining_timeouts() {
-        let (text, st) = render(&IpsetOptions { exist: false, ..IpsetOptions::at(1100.25) });
+        let (text, st) = render(&IpsetOptions {
+            exist: false,
+            ..IpsetOptions::at(1100.25)
+        });
         let want = "\
 create f2b-asterisk-tcp hash:ip family inet hashsize 1024 maxelem 65536 timeout 0
 add f2b-asterisk-tcp 192.0.2.10 timeout 0
@@ -255,7 +280,15 @@ create f2b-asterisk-udp6 hash:ip family inet6 hashsize 1024 maxelem 65536 timeou
 add f2b-asterisk-udp6 2001:db8::1 timeout 2147483
 ";
         assert_eq!(text, want);
-        assert_eq!(st, IpsetStats { sets: 4, entries: 8, skipped_non_ip: 1, skipped_subnets: 1 });
+        assert_eq!(
+            st,
+            IpsetStats {
+                sets: 4,
+                entries: 8,
+                skipped_non_ip: 1,
+                skipped_subnets: 1
+            }
+        );
     }
 
     #[test]
@@ -277,12 +310,30 @@ add f2b-asterisk-udp6 2001:db8::1 timeout 2147483
     fn rejects_long_names_before_writing() {
         let names = vec!["a".repeat(27)]; // f2b- + 27 + 6 = 32
         let mut out = Vec::new();
-        let err = write_ipset(&mut out, &[SetSpec { names: &names, bans: &[] }], &IpsetOptions::at(0.0))
-            .unwrap_err();
-        assert!(matches!(err, SetWriteError::NameTooLong { len: 32, .. }), "{err}");
+        let err = write_ipset(
+            &mut out,
+            &[SetSpec {
+                names: &names,
+                bans: &[],
+            }],
+            &IpsetOptions::at(0.0),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, SetWriteError::NameTooLong { len: 32, .. }),
+            "{err}"
+        );
         assert!(out.is_empty());
         let ok = vec!["a".repeat(26)];
-        assert!(write_ipset(&mut out, &[SetSpec { names: &ok, bans: &[] }], &IpsetOptions::at(0.0)).is_ok());
+        assert!(write_ipset(
+            &mut out,
+            &[SetSpec {
+                names: &ok,
+                bans: &[]
+            }],
+            &IpsetOptions::at(0.0)
+        )
+        .is_ok());
     }
 
     #[test]
@@ -291,11 +342,213 @@ add f2b-asterisk-udp6 2001:db8::1 timeout 2147483
         let b = vec![ban("192.0.2.1", 0.0, Some(300.0))];
         let n = vec!["x".to_string()];
         let (sets, st) = plan_sets(
-            &[SetSpec { names: &n, bans: &a }, SetSpec { names: &n, bans: &b }],
+            &[
+                SetSpec {
+                    names: &n,
+                    bans: &a,
+                },
+                SetSpec {
+                    names: &n,
+                    bans: &b,
+                },
+            ],
             50.0,
             "f2b-",
         );
         assert_eq!(st.entries, 1);
-        assert_eq!(sets[0].members, vec![("192.0.2.1".parse().unwrap(), Some(250))]);
+        assert_eq!(
+            sets[0].members,
+            vec![("192.0.2.1".parse().unwrap(), Some(250))]
+        );
+    }
+}
+
+/// Real-tool tests: load the writers' files with the real `ipset` / `nft` inside a network
+/// namespace created for the test and deleted afterwards (also on failure, by `Drop`). The
+/// host's own sets and tables are never touched. They need root and the tools: otherwise they
+/// print why and pass, unless the environment variable `CI` is set, where they fail.
+#[cfg(test)]
+pub(crate) mod netns {
+    use std::io::Write as _;
+    use std::process::{Command, Output, Stdio};
+
+    pub(crate) struct NetNs {
+        pub name: String,
+    }
+
+    impl NetNs {
+        /// A fresh namespace, or `None` (after printing why) when the test must be skipped.
+        pub(crate) fn create(tag: &str, tool: &str) -> Option<NetNs> {
+            let skip = |why: String| {
+                if std::env::var_os("CI").is_some() {
+                    panic!("{why} (CI is set, so this is a failure)");
+                }
+                eprintln!("skipping real-{tool} test: {why}");
+                None
+            };
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            if unsafe { libc::geteuid() } != 0 {
+                return skip("needs root to create a network namespace".into());
+            }
+            for t in ["ip", tool] {
+                let probe = if t == "ip" { "-V" } else { "--version" };
+                if Command::new(t)
+                    .arg(probe)
+                    .output()
+                    .map(|o| !o.status.success())
+                    .unwrap_or(true)
+                {
+                    return skip(format!("`{t}` is not installed or does not run"));
+                }
+            }
+            let name = format!("failscan-test-{}-{tag}", std::process::id());
+            let out = Command::new("ip").args(["netns", "add", &name]).output();
+            match out {
+                Ok(o) if o.status.success() => Some(NetNs { name }),
+                Ok(o) => skip(format!(
+                    "`ip netns add {name}` failed: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )),
+                Err(e) => skip(format!("cannot run `ip netns add`: {e}")),
+            }
+        }
+
+        /// Runs `cmd args` inside the namespace with `stdin` as input.
+        pub(crate) fn run(&self, args: &[&str], stdin: &[u8]) -> Output {
+            let mut child = Command::new("ip")
+                .args(["netns", "exec", &self.name])
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn ip netns exec");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(stdin)
+                .expect("write stdin");
+            child.wait_with_output().expect("wait")
+        }
+
+        pub(crate) fn run_ok(&self, args: &[&str], stdin: &[u8]) -> String {
+            let o = self.run(args, stdin);
+            assert!(
+                o.status.success(),
+                "{args:?} failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            String::from_utf8_lossy(&o.stdout).into_owned()
+        }
+    }
+
+    impl Drop for NetNs {
+        fn drop(&mut self) {
+            let _ = Command::new("ip")
+                .args(["netns", "delete", &self.name])
+                .status();
+        }
+    }
+}
+
+#[cfg(test)]
+mod real_ipset {
+    use super::netns::NetNs;
+    use super::tests::{ban, names};
+    use super::*;
+    use std::collections::BTreeMap;
+
+    pub(crate) fn real_bans() -> Vec<Ban> {
+        vec![
+            ban("192.0.2.11", 1000.0, Some(1600.0)), // 500 s left at 1100
+            ban("192.0.2.10", 900.0, None),          // permanent
+            ban("::ffff:198.51.100.7", 1050.0, Some(1350.2)), // 251 s, written as IPv4
+            ban("2001:db8::1", 1000.0, Some(1e10)),  // capped
+            ban("2001:db8::2", 1000.0, Some(1200.0)), // 100 s
+            ban("192.0.2.99", 0.0, Some(600.0)),     // over
+            ban("alice", 1000.0, Some(1600.0)),
+        ]
+    }
+
+    /// (set, address) -> timeout, from `ipset save` output or from our own file.
+    fn adds(text: &str) -> BTreeMap<(String, String), u64> {
+        text.lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.first() == Some(&"add") && f.len() >= 5 && f[3] == "timeout").then(|| {
+                    (
+                        (f[1].to_string(), f[2].to_string()),
+                        f[4].parse().unwrap_or(u64::MAX),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn real_ipset_restore_in_netns() {
+        let Some(ns) = NetNs::create("ipset", "ipset") else {
+            return;
+        };
+        let bans = real_bans();
+        let names = names();
+        let spec = [SetSpec {
+            names: &names,
+            bans: &bans,
+        }];
+        let mut plain = Vec::new();
+        write_ipset(
+            &mut plain,
+            &spec,
+            &IpsetOptions {
+                exist: false,
+                ..IpsetOptions::at(1100.0)
+            },
+        )
+        .unwrap();
+        let mut exist = Vec::new();
+        write_ipset(&mut exist, &spec, &IpsetOptions::at(1100.0)).unwrap();
+
+        ns.run_ok(&["ipset", "restore"], &plain);
+        // Without -exist a second load fails; with it, loading twice is fine.
+        assert!(!ns.run(&["ipset", "restore"], &plain).status.success());
+        ns.run_ok(&["ipset", "restore"], &exist);
+        ns.run_ok(&["ipset", "restore"], &exist);
+
+        let saved = ns.run_ok(&["ipset", "save"], b"");
+        for name in ["f2b-asterisk-tcp", "f2b-asterisk-udp"] {
+            assert!(saved.contains(&format!(
+                "create {name} hash:ip family inet hashsize 1024 maxelem 65536 timeout 0"
+            )));
+            assert!(saved.contains(&format!(
+                "create {name}6 hash:ip family inet6 hashsize 1024 maxelem 65536 timeout 0"
+            )));
+        }
+        let want = adds(&String::from_utf8(plain).unwrap());
+        let got = adds(&saved);
+        assert_eq!(want.len(), 10, "{want:?}");
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{saved}"
+        );
+        for (k, &w) in &want {
+            let g = got[k];
+            // A counting-down timeout may show one second less; 0 (permanent) stays 0.
+            assert!(
+                g == w || (w > 0 && g + 1 == w),
+                "{k:?}: wrote {w}, ipset has {g}"
+            );
+        }
+        assert_eq!(
+            want[&("f2b-asterisk-udp".into(), "198.51.100.7".into())],
+            251
+        );
+        assert_eq!(
+            want[&("f2b-asterisk-tcp6".into(), "2001:db8::1".into())],
+            MAX_TIMEOUT
+        );
+        drop(ns);
     }
 }

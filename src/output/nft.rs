@@ -5,11 +5,11 @@
 //! table inet f2b-failscan
 //! delete table inet f2b-failscan
 //! table inet f2b-failscan {
-//! 	set f2b-asterisk-tcp {
-//! 		type ipv4_addr
-//! 		flags timeout
-//! 		elements = { 192.0.2.10, 192.0.2.11 timeout 500s }
-//! 	}
+//!     set f2b-asterisk-tcp {
+//!         type ipv4_addr
+//!         flags timeout
+//!         elements = { 192.0.2.10, 192.0.2.11 timeout 500s }
+//!     }
 //! }
 //! ```
 //!
@@ -45,7 +45,12 @@ pub struct NftOptions {
 impl NftOptions {
     /// Defaults (`f2b-` prefix, table `f2b-failscan`, replace) for the instant `now`.
     pub fn at(now: f64) -> Self {
-        NftOptions { now, prefix: "f2b-".into(), table: "f2b-failscan".into(), replace: true }
+        NftOptions {
+            now,
+            prefix: "f2b-".into(),
+            table: "f2b-failscan".into(),
+            replace: true,
+        }
     }
 }
 
@@ -64,7 +69,11 @@ pub fn write_nft<W: Write>(
     writeln!(w, "table inet {table} {{")?;
     for set in &sets {
         writeln!(w, "\tset {} {{", set.name)?;
-        writeln!(w, "\t\ttype {}", if set.v6 { "ipv6_addr" } else { "ipv4_addr" })?;
+        writeln!(
+            w,
+            "\t\ttype {}",
+            if set.v6 { "ipv6_addr" } else { "ipv4_addr" }
+        )?;
         writeln!(w, "\t\tflags timeout")?;
         if !set.members.is_empty() {
             // nft rejects an empty `elements = { }`, hence the guard.
@@ -94,8 +103,15 @@ mod tests {
         let bans = sample_bans();
         let names = names();
         let mut out = Vec::new();
-        let st = write_nft(&mut out, &[SetSpec { names: &names, bans: &bans }], &NftOptions::at(1100.25))
-            .unwrap();
+        let st = write_nft(
+            &mut out,
+            &[SetSpec {
+                names: &names,
+                bans: &bans,
+            }],
+            &NftOptions::at(1100.25),
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let want = "\
 table inet f2b-failscan
@@ -125,5 +141,71 @@ table inet f2b-failscan {
 ";
         assert_eq!(text, want);
         assert_eq!(st.entries, 8);
+    }
+}
+
+#[cfg(test)]
+mod real_nft {
+    use super::super::ipset::netns::NetNs;
+    use super::super::ipset::tests::{ban, names};
+    use super::*;
+
+    #[test]
+    fn real_nft_load_in_netns() {
+        let Some(ns) = NetNs::create("nft", "nft") else {
+            return;
+        };
+        let bans = vec![
+            ban("192.0.2.11", 1000.0, Some(1600.0)),
+            ban("192.0.2.10", 900.0, None),
+            ban("::ffff:198.51.100.7", 1050.0, Some(1e12)),
+            ban("2001:db8::1", 1000.0, Some(1200.0)),
+        ];
+        let names = names();
+        let mut file = Vec::new();
+        write_nft(
+            &mut file,
+            &[SetSpec {
+                names: &names,
+                bans: &bans,
+            }],
+            &NftOptions::at(1100.0),
+        )
+        .unwrap();
+        ns.run_ok(&["nft", "-c", "-f", "-"], &file);
+        // Loading twice replaces the table (idempotent).
+        ns.run_ok(&["nft", "-f", "-"], &file);
+        ns.run_ok(&["nft", "-f", "-"], &file);
+        let json = ns.run_ok(&["nft", "-j", "list", "table", "inet", "f2b-failscan"], b"");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let mut got = Vec::new();
+        for item in v["nftables"].as_array().unwrap() {
+            let Some(set) = item.get("set") else { continue };
+            for e in set["elem"].as_array().cloned().unwrap_or_default() {
+                let (addr, timeout) = match e.get("elem") {
+                    Some(x) => (
+                        x["val"].as_str().unwrap().to_string(),
+                        x["timeout"].as_u64(),
+                    ),
+                    None => (e.as_str().unwrap().to_string(), None),
+                };
+                got.push((set["name"].as_str().unwrap().to_string(), addr, timeout));
+            }
+        }
+        got.sort();
+        let want = |s: &str, a: &str, t: Option<u64>| (s.to_string(), a.to_string(), t);
+        assert_eq!(
+            got,
+            vec![
+                want("f2b-asterisk-tcp", "192.0.2.10", None),
+                want("f2b-asterisk-tcp", "192.0.2.11", Some(500)),
+                want("f2b-asterisk-tcp", "198.51.100.7", Some(MAX_TIMEOUT)),
+                want("f2b-asterisk-tcp6", "2001:db8::1", Some(100)),
+                want("f2b-asterisk-udp", "192.0.2.10", None),
+                want("f2b-asterisk-udp", "192.0.2.11", Some(500)),
+                want("f2b-asterisk-udp", "198.51.100.7", Some(MAX_TIMEOUT)),
+                want("f2b-asterisk-udp6", "2001:db8::1", Some(100)),
+            ]
+        );
     }
 }

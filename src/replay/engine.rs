@@ -93,7 +93,11 @@ impl<'a> IdReplay<'a> {
         }
         // FailManager.cleanup(now = t).
         let st = &mut self.state[j];
-        if st.entry.as_ref().is_some_and(|e| e.last <= t - jail.findtime) {
+        if st
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.last <= t - jail.findtime)
+        {
             st.entry = None;
         }
         // FailManager.addFailure.
@@ -126,7 +130,10 @@ impl<'a> IdReplay<'a> {
         self.out[j].entry_changes.push((t, true));
         if retry < u64::from(jail.maxretry) && jail.increment.is_some() {
             // Observers.failureFound: the weight of a known bad ID (this jail's record only).
-            if let Some(rec) = self.state[j].record.filter(|r| r.alive_at(t, self.opts.dbpurgeage)) {
+            if let Some(rec) = self.state[j]
+                .record
+                .filter(|r| r.alive_at(t, self.opts.dbpurgeage))
+            {
                 let w = known_bad_weight(rec.count, jail.maxretry);
                 if t > rec.timeofban && w > 1 {
                     if let Some(e) = self.state[j].entry.as_mut() {
@@ -241,7 +248,10 @@ fn replay_id(
     let mut r = IdReplay::new(jails, opts, id);
     for (k, &(t, j, tag)) in events.iter().enumerate() {
         // The ignore check sees the ID the filter produced; IgnoreList normalises it itself.
-        if jails[j].ignore.contains(raw_ids.get(k).copied().unwrap_or(id)) {
+        if jails[j]
+            .ignore
+            .contains(raw_ids.get(k).copied().unwrap_or(id))
+        {
             r.out[j].ignored += 1;
             continue;
         }
@@ -315,7 +325,8 @@ fn assemble(
         }
     }
     for jr in &mut result {
-        jr.bans.sort_by(|a, b| a.start.total_cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
+        jr.bans
+            .sort_by(|a, b| a.start.total_cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
         jr.fail_times.sort_by(f64::total_cmp);
     }
     result
@@ -337,9 +348,16 @@ pub fn replay_jails(inputs: &[JailInput<'_>], opts: &ReplayOptions) -> Vec<JailR
 
 /// Replays one jail. `failures` may come in any order; they are sorted stably by time.
 pub fn replay_jail(jail: &JailParams, failures: &[Failure], opts: &ReplayOptions) -> JailReplay {
-    let mut v = replay_jails(&[JailInput { params: jail, failures }], opts);
+    let mut v = replay_jails(
+        &[JailInput {
+            params: jail,
+            failures,
+        }],
+        opts,
+    );
     // One input gives exactly one result.
-    v.pop().unwrap_or_else(|| unreachable!("replay_jails returns one result per input"))
+    v.pop()
+        .unwrap_or_else(|| unreachable!("replay_jails returns one result per input"))
 }
 
 /// Replays the recidive jail (6.8). Its failures are the starts of `bans_of_other_jails` (bans of
@@ -355,7 +373,11 @@ pub fn replay_recidive(
     let mut failures: Vec<Failure> = bans_of_other_jails
         .iter()
         .filter(|b| b.jail != recidive.name)
-        .map(|b| Failure { time: b.start, id: b.id.clone(), regex: REPLAYED_BAN_TAG })
+        .map(|b| Failure {
+            time: b.start,
+            id: b.id.clone(),
+            regex: REPLAYED_BAN_TAG,
+        })
         .collect();
     failures.extend_from_slice(extra_ban_lines);
     replay_jail(recidive, &failures, opts)
@@ -375,8 +397,11 @@ pub(crate) fn replay_jails_sequential(
         all.extend(events.iter().enumerate().map(|(k, e)| (e.0, g, k)));
     }
     all.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut states: Vec<IdReplay<'_>> =
-        groups.ids.iter().map(|(id, _, _)| IdReplay::new(&jails, opts, id)).collect();
+    let mut states: Vec<IdReplay<'_>> = groups
+        .ids
+        .iter()
+        .map(|(id, _, _)| IdReplay::new(&jails, opts, id))
+        .collect();
     for (_, g, k) in all {
         let (_, events, raw) = &groups.ids[g];
         let (t, j, tag) = events[k];

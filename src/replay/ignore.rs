@@ -82,8 +82,16 @@ pub(crate) enum NetParse {
 
 fn ip_to_net(ip: IpAddr) -> Net {
     match ip {
-        IpAddr::V4(a) => Net { v6: false, addr: u32::from(a) as u128, plen: 32 },
-        IpAddr::V6(a) => Net { v6: true, addr: u128::from(a), plen: 128 },
+        IpAddr::V4(a) => Net {
+            v6: false,
+            addr: u32::from(a) as u128,
+            plen: 32,
+        },
+        IpAddr::V6(a) => Net {
+            v6: true,
+            addr: u128::from(a),
+            plen: 128,
+        },
     }
 }
 
@@ -113,8 +121,9 @@ pub(crate) fn parse_net(text: &str) -> Result<Net, NetParse> {
             let plen = if p.contains('.') || p.contains(':') {
                 mask_to_plen(p)?
             } else {
-                p.parse::<u8>()
-                    .map_err(|_| NetParse::BadPrefix(format!("prefix length '{p}' is not a number")))?
+                p.parse::<u8>().map_err(|_| {
+                    NetParse::BadPrefix(format!("prefix length '{p}' is not a number"))
+                })?
             };
             if plen > Net::full(net.v6) {
                 return Err(NetParse::BadPrefix(format!(
@@ -139,9 +148,15 @@ fn mask_to_plen(mask: &str) -> Result<u8, NetParse> {
         IpAddr::V4(a) => (u32::from(a) as u128, 32u32),
         IpAddr::V6(a) => (u128::from(a), 128u32),
     };
-    let ones = if bits == 32 { (v as u32).leading_ones() } else { v.leading_ones() };
+    let ones = if bits == 32 {
+        (v as u32).leading_ones()
+    } else {
+        v.leading_ones()
+    };
     if Net::mask(bits == 128, ones as u8) != v {
-        return Err(NetParse::BadPrefix(format!("mask '{mask}' is not contiguous")));
+        return Err(NetParse::BadPrefix(format!(
+            "mask '{mask}' is not contiguous"
+        )));
     }
     Ok(ones as u8)
 }
@@ -176,11 +191,16 @@ impl IgnoreList {
         {
             let net = parse_net(entry).map_err(|e| match e {
                 NetParse::NotIp => ReplayError::IgnoreDnsName(entry.to_string()),
-                NetParse::BadPrefix(reason) => {
-                    ReplayError::IgnoreEntry { entry: entry.to_string(), reason }
-                }
+                NetParse::BadPrefix(reason) => ReplayError::IgnoreEntry {
+                    entry: entry.to_string(),
+                    reason,
+                },
             })?;
-            let target = if net.is_single() { &mut list.singles } else { &mut list.nets };
+            let target = if net.is_single() {
+                &mut list.singles
+            } else {
+                &mut list.nets
+            };
             if !target.contains(&net) {
                 target.push(net);
             }

@@ -20,7 +20,9 @@ impl BanRecord {
     /// The replay applies the purge condition exactly at `now` instead of hourly.
     pub fn alive_at(&self, now: f64, dbpurgeage: f64) -> bool {
         let limit = now - dbpurgeage;
-        !(self.timeofban < limit && self.bantime != -1.0 && self.timeofban + self.bantime * 3.0 < limit)
+        !(self.timeofban < limit
+            && self.bantime != -1.0
+            && self.timeofban + self.bantime * 3.0 < limit)
     }
 }
 
@@ -54,7 +56,13 @@ pub(crate) fn known_bad_weight(count: u64, maxretry: u32) -> u64 {
 pub(crate) fn seeded_unit(seed: u64, jail: &str, id: &str, n: u32) -> f64 {
     // FNV-1a over the identity, then splitmix64 to spread the bits.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in jail.bytes().chain([0]).chain(id.bytes()).chain([0]).chain(n.to_le_bytes()) {
+    for b in jail
+        .bytes()
+        .chain([0])
+        .chain(id.bytes())
+        .chain([0])
+        .chain(n.to_le_bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -86,9 +94,18 @@ mod tests {
     #[test]
     fn increment_table() {
         let default = inc();
-        let factor2 = Increment { factor: 2.0, ..inc() };
-        let maxtime = Increment { maxtime: Some(3600.0), ..inc() };
-        let mult = Increment { multipliers: vec![1.0, 5.0, 30.0], ..inc() };
+        let factor2 = Increment {
+            factor: 2.0,
+            ..inc()
+        };
+        let maxtime = Increment {
+            maxtime: Some(3600.0),
+            ..inc()
+        };
+        let mult = Increment {
+            multipliers: vec![1.0, 5.0, 30.0],
+            ..inc()
+        };
         let rows = [
             [600.0, 600.0, 600.0, 600.0],
             [1200.0, 2400.0, 1200.0, 3000.0],
@@ -118,7 +135,11 @@ mod tests {
 
     #[test]
     fn purge_boundary() {
-        let r = BanRecord { count: 1, timeofban: 0.0, bantime: 600.0 };
+        let r = BanRecord {
+            count: 1,
+            timeofban: 0.0,
+            bantime: 600.0,
+        };
         // Kept until now - 1d > 0 + 1800.
         assert!(r.alive_at(86400.0 + 1800.0, 86400.0));
         assert!(!r.alive_at(86400.0 + 1800.5, 86400.0));

@@ -185,7 +185,10 @@ pub struct ReplayOptions {
 
 impl Default for ReplayOptions {
     fn default() -> Self {
-        ReplayOptions { firewall_drops: false, dbpurgeage: 86400.0 }
+        ReplayOptions {
+            firewall_drops: false,
+            dbpurgeage: 86400.0,
+        }
     }
 }
 

@@ -20,7 +20,14 @@ fn jail(maxretry: u32, findtime: f64, bantime: f64) -> JailParams {
 }
 
 fn fails(id: &str, times: &[f64]) -> Vec<Failure> {
-    times.iter().map(|&t| Failure { time: t, id: id.into(), regex: 1 }).collect()
+    times
+        .iter()
+        .map(|&t| Failure {
+            time: t,
+            id: id.into(),
+            regex: 1,
+        })
+        .collect()
 }
 
 fn run(j: &JailParams, f: &[Failure]) -> JailReplay {
@@ -37,7 +44,10 @@ const IP: &str = "192.0.2.1";
 #[test]
 fn trace_6_2_ban_prolong_unban() {
     let j = jail(3, 600.0, 600.0);
-    let r = run(&j, &fails(IP, &[0.0, 200.0, 500.0, 700.0, 800.0, 900.0, 1200.0]));
+    let r = run(
+        &j,
+        &fails(IP, &[0.0, 200.0, 500.0, 700.0, 800.0, 900.0, 1200.0]),
+    );
     assert_eq!(spans(&r), vec![(500.0, Some(1500.0))]);
     let b = &r.bans[0];
     assert_eq!((b.ban_no, b.failures, b.bantime), (1, 3, 600.0));
@@ -77,7 +87,10 @@ fn window_scaling_bans_at_1000() {
 
 #[test]
 fn gap_longer_than_findtime_restarts_count() {
-    let r = run(&jail(3, 600.0, 600.0), &fails(IP, &[0.0, 300.0, 1000.0, 1100.0]));
+    let r = run(
+        &jail(3, 600.0, 600.0),
+        &fails(IP, &[0.0, 300.0, 1000.0, 1100.0]),
+    );
     assert!(r.bans.is_empty(), "with cleanup, 1100 gives retry 2");
     assert_eq!(r.status_at(1100.0).currently_failed, 1);
 }
@@ -86,7 +99,10 @@ fn gap_longer_than_findtime_restarts_count() {
 // 3/720*600 = 2.5 rounds half to even (2); f64::round would give 3 and a ban.
 #[test]
 fn scaling_rounds_half_to_even() {
-    let r = run(&jail(4, 600.0, 600.0), &fails(IP, &[0.0, 100.0, 200.0, 720.0]));
+    let r = run(
+        &jail(4, 600.0, 600.0),
+        &fails(IP, &[0.0, 100.0, 200.0, 720.0]),
+    );
     assert!(r.bans.is_empty());
 }
 
@@ -145,7 +161,10 @@ fn unordered_input_and_normalized_ids() {
 }
 
 fn increment_jail(inc: Increment, maxretry: u32) -> JailParams {
-    JailParams { increment: Some(inc), ..jail(maxretry, 600.0, 600.0) }
+    JailParams {
+        increment: Some(inc),
+        ..jail(maxretry, 600.0, 600.0)
+    }
 }
 
 /// Ban lengths of five bans of one ID, each long after the previous one ended but before the
@@ -168,16 +187,25 @@ fn increment_table_6_6() {
         vec![600.0, 2400.0, 4800.0, 9600.0, 19200.0]
     );
     assert_eq!(
-        five_bans(Increment { maxtime: Some(3600.0), ..d() }),
+        five_bans(Increment {
+            maxtime: Some(3600.0),
+            ..d()
+        }),
         vec![600.0, 1200.0, 2400.0, 3600.0, 3600.0]
     );
     assert_eq!(
-        five_bans(Increment { multipliers: vec![1.0, 5.0, 30.0], ..d() }),
+        five_bans(Increment {
+            multipliers: vec![1.0, 5.0, 30.0],
+            ..d()
+        }),
         vec![600.0, 3000.0, 18000.0, 18000.0, 18000.0]
     );
     // Permanent bans are never incremented.
     let r = run(
-        &JailParams { bantime: -1.0, ..increment_jail(d(), 1) },
+        &JailParams {
+            bantime: -1.0,
+            ..increment_jail(d(), 1)
+        },
         &fails(IP, &[0.0]),
     );
     assert_eq!(r.bans[0].end, None);
@@ -185,7 +213,10 @@ fn increment_table_6_6() {
 
 #[test]
 fn rndtime_is_seeded() {
-    let with = |seed| Increment { rndtime: Some((60.0, seed)), ..Increment::default() };
+    let with = |seed| Increment {
+        rndtime: Some((60.0, seed)),
+        ..Increment::default()
+    };
     let a = five_bans(with(1));
     assert_eq!(a[0], 600.0, "the first ban gets no random part");
     for (k, base) in [1200.0, 2400.0, 4800.0, 9600.0].iter().enumerate() {
@@ -210,7 +241,13 @@ fn known_bad_ip_weighting() {
     let got: Vec<(f64, f64)> = r.bans.iter().map(|b| (b.start, b.bantime)).collect();
     assert_eq!(
         got,
-        vec![(4.0, 600.0), (1002.0, 1200.0), (5001.0, 2400.0), (10_000.0, 4800.0), (20_000.0, 9600.0)]
+        vec![
+            (4.0, 600.0),
+            (1002.0, 1200.0),
+            (5001.0, 2400.0),
+            (10_000.0, 4800.0),
+            (20_000.0, 9600.0)
+        ]
     );
     // The observer's extra addFailure counts in "Total failed": 5 + 1 + (2 + 2 + 1) + 2*2 + 2 + 2.
     assert_eq!(r.status_at(1e9).total_failed, 19);
@@ -229,16 +266,28 @@ fn ban_record_purge() {
     let r = run(&j, &fails(IP, &[0.0, limit + 1.0]));
     assert_eq!(r.bans[1].bantime, 600.0);
     assert_eq!(r.bans[1].ban_no, 2);
-    let opts = ReplayOptions { dbpurgeage: 7.0 * 86_400.0, ..ReplayOptions::default() };
+    let opts = ReplayOptions {
+        dbpurgeage: 7.0 * 86_400.0,
+        ..ReplayOptions::default()
+    };
     let r = replay_jail(&j, &fails(IP, &[0.0, limit + 1.0]), &opts);
     assert_eq!(r.bans[1].bantime, 1200.0);
 }
 
 #[test]
 fn overalljails_counts_other_jails_bans() {
-    let sshd = JailParams { name: "sshd".into(), ..jail(1, 600.0, 600.0) };
+    let sshd = JailParams {
+        name: "sshd".into(),
+        ..jail(1, 600.0, 600.0)
+    };
     let ast = |overall| {
-        increment_jail(Increment { overalljails: overall, ..Increment::default() }, 1)
+        increment_jail(
+            Increment {
+                overalljails: overall,
+                ..Increment::default()
+            },
+            1,
+        )
     };
     let f_sshd = fails(IP, &[0.0]);
     let f_ast = fails(IP, &[5000.0]);
@@ -246,8 +295,14 @@ fn overalljails_counts_other_jails_bans() {
         let a = ast(overall);
         let out = replay_jails(
             &[
-                JailInput { params: &sshd, failures: &f_sshd },
-                JailInput { params: &a, failures: &f_ast },
+                JailInput {
+                    params: &sshd,
+                    failures: &f_sshd,
+                },
+                JailInput {
+                    params: &a,
+                    failures: &f_ast,
+                },
             ],
             &ReplayOptions::default(),
         );
@@ -260,7 +315,10 @@ fn overalljails_counts_other_jails_bans() {
 #[test]
 fn ignoreip_drops_failures_before_counting() {
     let ignore = IgnoreList::parse(&["10.0.0.0/8 2001:db8::/32".to_string()]).unwrap();
-    let j = JailParams { ignore, ..jail(2, 600.0, 600.0) };
+    let j = JailParams {
+        ignore,
+        ..jail(2, 600.0, 600.0)
+    };
     let mut f = fails("10.1.2.3", &[0.0, 1.0]);
     f.extend(fails("::ffff:10.9.9.9", &[2.0, 3.0]));
     f.extend(fails("2001:db8::7", &[4.0, 5.0]));
@@ -281,7 +339,10 @@ fn recidive_after_five_bans_in_a_day() {
         ..jail(5, 86_400.0, 604_800.0)
     };
     let mut bans: Vec<Ban> = Vec::new();
-    for (k, jail_name) in ["asterisk", "sshd", "asterisk", "sshd", "asterisk"].iter().enumerate() {
+    for (k, jail_name) in ["asterisk", "sshd", "asterisk", "sshd", "asterisk"]
+        .iter()
+        .enumerate()
+    {
         let start = k as f64 * 3600.0;
         bans.push(Ban {
             jail: (*jail_name).into(),
@@ -307,27 +368,50 @@ fn recidive_after_five_bans_in_a_day() {
     assert_eq!(spans(&r), vec![(14_400.0, Some(14_400.0 + 604_800.0))]);
     assert_eq!(r.bans[0].regexes, vec![REPLAYED_BAN_TAG]);
     // The fifth ban may come from an existing fail2ban.log instead.
-    let extra = [Failure { time: 14_400.0, id: IP.into(), regex: 7 }];
+    let extra = [Failure {
+        time: 14_400.0,
+        id: IP.into(),
+        regex: 7,
+    }];
     let r = replay_recidive(&recidive, &bans[..4], &extra, &opts);
     assert_eq!(r.bans[0].regexes, vec![7, REPLAYED_BAN_TAG]);
     // Five bans spread over more than a day: no recidive ban.
-    let spread: Vec<Ban> =
-        bans.iter().cloned().map(|mut b| {
+    let spread: Vec<Ban> = bans
+        .iter()
+        .cloned()
+        .map(|mut b| {
             b.start *= 8.0;
             b
         })
         .collect();
-    assert!(replay_recidive(&recidive, &spread, &[], &opts).bans.is_empty());
+    assert!(replay_recidive(&recidive, &spread, &[], &opts)
+        .bans
+        .is_empty());
 }
 
 // Two jails fed by one filter's failures count them independently.
 #[test]
 fn two_jails_share_one_filters_failures() {
     let f = fails(IP, &[0.0, 10.0, 20.0, 30.0, 40.0]);
-    let strict = JailParams { name: "strict".into(), ..jail(3, 600.0, 600.0) };
-    let lax = JailParams { name: "lax".into(), ..jail(10, 600.0, 600.0) };
+    let strict = JailParams {
+        name: "strict".into(),
+        ..jail(3, 600.0, 600.0)
+    };
+    let lax = JailParams {
+        name: "lax".into(),
+        ..jail(10, 600.0, 600.0)
+    };
     let out = replay_jails(
-        &[JailInput { params: &strict, failures: &f }, JailInput { params: &lax, failures: &f }],
+        &[
+            JailInput {
+                params: &strict,
+                failures: &f,
+            },
+            JailInput {
+                params: &lax,
+                failures: &f,
+            },
+        ],
         &ReplayOptions::default(),
     );
     assert_eq!(spans(&out[0]), vec![(20.0, Some(620.0))]);
@@ -340,28 +424,52 @@ fn two_jails_share_one_filters_failures() {
 #[test]
 fn firewall_drops_counterfactual() {
     let j = jail(3, 600.0, 600.0);
-    let f = fails(IP, &[0.0, 200.0, 500.0, 700.0, 800.0, 900.0, 1100.0, 1200.0]);
-    let opts = ReplayOptions { firewall_drops: true, ..ReplayOptions::default() };
+    let f = fails(
+        IP,
+        &[0.0, 200.0, 500.0, 700.0, 800.0, 900.0, 1100.0, 1200.0],
+    );
+    let opts = ReplayOptions {
+        firewall_drops: true,
+        ..ReplayOptions::default()
+    };
     let r = replay_jail(&j, &f, &opts);
     // 700, 800, 900 and 1100 (now == end: still banned) are dropped: no prolongation.
     assert_eq!(spans(&r), vec![(500.0, Some(1100.0))]);
     assert_eq!(r.dropped, 4);
     let s = r.status_at(1200.0);
-    assert_eq!((s.currently_failed, s.total_failed, s.currently_banned), (1, 4, 0));
+    assert_eq!(
+        (s.currently_failed, s.total_failed, s.currently_banned),
+        (1, 4, 0)
+    );
 }
 
 #[test]
 fn invalid_times_are_skipped() {
     let mut f = fails(IP, &[0.0, 1.0]);
-    f.push(Failure { time: f64::NAN, id: IP.into(), regex: 1 });
+    f.push(Failure {
+        time: f64::NAN,
+        id: IP.into(),
+        regex: 1,
+    });
     let r = run(&jail(3, 600.0, 600.0), &f);
     assert_eq!(r.invalid_times, 1);
     assert!(r.bans.is_empty());
 }
 
 fn arb_jail(name: &'static str) -> impl Strategy<Value = JailParams> {
-    (1u32..6, 1u32..5, prop_oneof![Just(-1.0), Just(0.0), Just(-3.0), (1u32..20).prop_map(|b| f64::from(b) * 50.0)],
-     any::<bool>(), any::<bool>(), 0u8..3)
+    (
+        1u32..6,
+        1u32..5,
+        prop_oneof![
+            Just(-1.0),
+            Just(0.0),
+            Just(-3.0),
+            (1u32..20).prop_map(|b| f64::from(b) * 50.0)
+        ],
+        any::<bool>(),
+        any::<bool>(),
+        0u8..3,
+    )
         .prop_map(move |(maxretry, find, bantime, inc, overall, variant)| {
             let increment = inc.then(|| Increment {
                 overalljails: overall,
