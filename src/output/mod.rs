@@ -1,5 +1,7 @@
 //! Writers, one per format: fail2ban-regex's report, the scan report (text, CSV, JSON),
-//! ipset and nft files.
+//! and the replay's blocklists (`ipset restore` and `nft -f` files).
 
+pub mod ipset;
+pub mod nft;
 pub mod regex_report;
 pub mod scan_report;
