@@ -502,3 +502,88 @@ fn oracle_asterisk_sample() {
         raw: false,
     });
 }
+
+/// On every line of fail2ban's sample logs (dates left in: the property holds for any
+/// text), for every stock single-line filter: the superset accepts whatever the exact
+/// regex accepts, the gate accepts whatever the failregex accepts on the prefregex content,
+/// and the regex-automata and fancy-regex forms agree.
+#[test]
+fn supersets_hold_on_sample_logs() {
+    let Some(json) = testdata::stock_json() else {
+        return;
+    };
+    let dir = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs";
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        assert!(std::env::var_os("CI").is_none(), "{dir} missing");
+        return;
+    };
+    let mut lines: Vec<String> = Vec::new();
+    for e in rd.flatten() {
+        if let Ok(b) = std::fs::read(e.path()) {
+            lines.extend(
+                String::from_utf8_lossy(&b)
+                    .lines()
+                    .filter(|l| !l.starts_with('#'))
+                    .map(|l| format!("{l}\n")),
+            );
+        }
+    }
+    let compile = |s: &str| regex_automata::meta::Regex::new(s).expect("compiles");
+    let mut checked = 0usize;
+    for (name, f) in json["filters"].as_object().into_iter().flatten() {
+        if f.get("failregex").is_none() || testdata::multiline(f) {
+            continue;
+        }
+        let fin = |v: &serde_json::Value| v["final"].as_str().unwrap_or_default().to_string();
+        let pref = f["prefregex"]
+            .is_object()
+            .then(|| translate(&fin(&f["prefregex"]), false).expect("pref"));
+        let content = pref
+            .as_ref()
+            .and_then(|p| p.names().find(|(_, n)| *n == "content").map(|(i, _)| i));
+        let pref_fancy = pref
+            .as_ref()
+            .map(|p| fancy_regex::Regex::new(&p.emit(Target::Fancy).unwrap()).expect("pref fancy"));
+        let all: Vec<_> = ["failregex", "ignoreregex"]
+            .iter()
+            .flat_map(|k| f[*k].as_array().into_iter().flatten().map(move |r| (*k, r)))
+            .collect();
+        for (kind, r) in all {
+            let tr = translate(&fin(r), false).expect("translates");
+            let exact = fancy_regex::Regex::new(&tr.emit(Target::Fancy).unwrap()).expect("fancy");
+            let sup = compile(&tr.emit(Target::Superset).unwrap());
+            let gate = compile(&tr.emit(Target::Gate).unwrap());
+            let regular = tr
+                .is_regular()
+                .then(|| compile(&tr.emit(Target::Regular).unwrap()));
+            for l in &lines {
+                let m = exact.is_match(l).unwrap_or(false);
+                assert!(
+                    !m || sup.is_match(l.as_str()),
+                    "{name} {kind} superset rejects {l:?}"
+                );
+                if let Some(re) = &regular {
+                    if l.is_ascii() || !tr.has_word_boundary {
+                        assert_eq!(
+                            re.is_match(l.as_str()),
+                            m,
+                            "{name} {kind} engines disagree on {l:?}"
+                        );
+                    }
+                }
+                if let (Some(pf), Some(cg), "failregex") = (&pref_fancy, content, kind) {
+                    if let Ok(Some(c)) = pf.captures(l) {
+                        if let Some(cm) = c.get(cg) {
+                            let cbuf = format!("{}\n", cm.as_str());
+                            if exact.is_match(&cbuf).unwrap_or(false) {
+                                assert!(gate.is_match(l.as_str()), "{name} gate rejects {l:?}");
+                            }
+                        }
+                    }
+                }
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("{checked} (regex, line) pairs checked");
+}

@@ -835,3 +835,15 @@ mod tests {
         assert_eq!(alt_target("user"), None);
     }
 }
+
+#[cfg(test)]
+mod sync_tests {
+    /// The engine is shared between scan threads; each thread owns an `EngineCache`.
+    #[test]
+    fn engine_is_send_and_sync() {
+        fn assert_sync<T: Send + Sync>() {}
+        assert_sync::<super::Engine>();
+        fn assert_send<T: Send>() {}
+        assert_send::<super::EngineCache>();
+    }
+}

@@ -439,17 +439,16 @@ impl Parser {
             lo.push(c);
             self.pos += 1;
         }
-        let hi;
-        if self.eat(',') {
+        let hi = if self.eat(',') {
             let mut h = String::new();
             while let Some(c @ '0'..='9') = self.peek() {
                 h.push(c);
                 self.pos += 1;
             }
-            hi = h;
+            h
         } else {
-            hi = lo.clone();
-        }
+            lo.clone()
+        };
         if !self.eat('}') || (lo.is_empty() && hi.is_empty() && self.chars[save + 1] == '}') {
             self.pos = save;
             return Ok(None);
@@ -1369,7 +1368,7 @@ mod tests {
         assert!(!m(r"^\w$", "\u{301}\n"));
         assert!(m(r"^\s$", "\x1c\n"));
         assert!(m(r"^\d$", "٣\n"));
-        assert!(m(r"a\b", "a²") == false);
+        assert!(!m(r"a\b", "a²"));
         assert!(m(r"a\b", "a\u{301}"));
         assert!(m(r"(?a)^\w$", "a\n"));
         assert!(!m(r"(?a)^\w$", "é\n"));
