@@ -4,6 +4,8 @@
 //! The mmap-or-read decision lives in [`Opened`] only. Compressed data is exposed as a
 //! streaming [`Read`] so that decompression can be pipelined with matching.
 
+pub mod sigbus;
+
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -104,9 +106,15 @@ pub fn open(path: &Path) -> Result<Opened, InputError> {
         let file = if meta.is_file() {
             File::open(path).map_err(err_open)?
         } else {
-            return open_reader(Box::new(io::Cursor::new(head[..n].to_vec()).chain(file)), path);
+            return open_reader(
+                Box::new(io::Cursor::new(head[..n].to_vec()).chain(file)),
+                path,
+            );
         };
-        return Ok(Opened::Stream(compression, decoder(compression, Box::new(file))));
+        return Ok(Opened::Stream(
+            compression,
+            decoder(compression, Box::new(file)),
+        ));
     }
     if meta.len() == 0 {
         return Ok(Opened::Bytes(Vec::new()));
@@ -137,7 +145,8 @@ fn open_reader(mut reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, 
         source,
     })?;
     let compression = Compression::detect(&head[..n]);
-    let rejoined: Box<dyn Read + Send> = Box::new(io::Cursor::new(head[..n].to_vec()).chain(reader));
+    let rejoined: Box<dyn Read + Send> =
+        Box::new(io::Cursor::new(head[..n].to_vec()).chain(reader));
     Ok(Opened::Stream(compression, decoder(compression, rejoined)))
 }
 
