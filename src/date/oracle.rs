@@ -17,12 +17,18 @@ pub(crate) fn available() -> bool {
 
 /// Runs a Python snippet with the system interpreter fail2ban is installed for (TZ=UTC).
 pub(crate) fn python(script: &str) -> Option<String> {
+    python_args(script, &[])
+}
+
+/// Like [`python`], with arguments for `sys.argv[1..]`.
+pub(crate) fn python_args(script: &str, args: &[&str]) -> Option<String> {
     if !available() {
         return None;
     }
     let out = Command::new("/usr/bin/python3")
         .arg("-c")
         .arg(script)
+        .args(args)
         .env("TZ", "UTC")
         .output()
         .ok()?;
