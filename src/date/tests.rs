@@ -129,3 +129,250 @@ fn template_lists_match_fail2ban() {
         }
     }
 }
+
+/// One differential run against fail2ban-regex: its options and the date parts of the lines.
+struct Run {
+    datepattern: Option<&'static str>,
+    timezone: Option<&'static str>,
+    dates: &'static [&'static str],
+}
+
+const DEFAULT_DATES: &[&str] = &[
+    "2005-01-23T21:59:59.981746",
+    "2005/01/23 21:59:59",
+    "2006.12.21 06:43:20",
+    "Sun Jan 23 21:59:59.011 2005",
+    "Jan 23 21:59:59",
+    "Sun Jan 23 2005 21:59:59.011",
+    "23/01/2005 21:59:59",
+    "23/01/05 21:59:59",
+    "17-07-2008 17:23:25",
+    "[31/Oct/2006:09:22:55 -0000]",
+    "26-Jul-2007 15:20:52",
+    "05/20/2008:01:57:39",
+    "01-27-2012 16:22:44.252",
+    "1106513999",
+    "[1106513999.123]",
+    "audit(1106513999.123:45):",
+    "00:00:01",
+    "<09/16/08@05:03:30>",
+    "130322 11:46:11",
+    "Apr 15, 2013 8:34:08 PM",
+    "Apr-27-13 02:33:06",
+    "20050123T215959",
+    "20050123 215959",
+    "PDT Apr 16 21:05:29",
+    "+00:00 Jan 23 21:59:59.011 2005",
+    "@4000000065a4ff2a00000000",
+    "[2024-03-10 08:15:01] NOTICE[123] chan_sip.c:",
+    "[2024-03-10 08:15:01.123] NOTICE[123] chan_sip.c:",
+    "[Mar 10 08:15:01] NOTICE[123] chan_sip.c:",
+    "[Mar  5 08:15:01] NOTICE[123] chan_sip.c:",
+    "Mar 10 08:15:01 host sshd[1]:",
+    "Mar 10  8:15:01 host sshd[1]:",
+    "2024-02-30 10:00:00",
+    "2099-01-15 10:00:00",
+    "1999-01-15 10:00:00",
+    "Feb 29 10:00:00",
+    "no date here",
+    "x 2024-01-15 10:00:00 in the middle",
+    "prefix Mar 10 08:15:01 in the middle",
+    "2024-03- 5 10:00:00",
+    "2024-01-15T10:00:00+0200",
+    "2024-01-15 10:00:00 UTC",
+    "2024-01-15 10:00:00Z",
+    "Mar 10 08:15:01 2024",
+    "Mar 10 08:15:01.123456 2023 x",
+    "2024-01-15 10:00:00",
+    "2024-01-15 10:00:01",
+    "Jan 15 10:00:02",
+    "2024-01-15 10:00:03",
+    "EST Jan 23 21:59:59",
+    "cet Jan 23 21:59:59",
+    "Jan 23 21:59:60",
+    "Jan 23 29:59:59",
+    "23:59:59",
+    "mar 10 08:15:01 lower",
+    "15/Jan/2024:10:00:00 +0100",
+];
+
+const ASTERISK_DATES: &[&str] = &[
+    "[2024-03-10 08:15:01] NOTICE[123] chan_sip.c:",
+    "[2024-03-10 08:15:02.123] NOTICE[123] chan_sip.c:",
+    "[Mar 10 08:15:01] NOTICE[123] chan_sip.c:",
+    "[Mar  5 08:15:01] NOTICE[123]",
+    "Mar 10 08:15:01 host asterisk[1]:",
+    "Sun Mar 10 08:15:01 2024 x",
+    "continuation line without date",
+    "x [2024-03-10 08:15:01] mid-line",
+    "[2024-02-30 08:15:01] bad day",
+    "[2099-03-10 08:15:01] out of range",
+    "2024-03-10T08:15:01.1234567 seven digits",
+    "2024-03-10 08:15:01 +01 zone",
+    "2024-03-10 08:15:01 Zulu",
+    "2024-03-10 08:15:01,5 comma",
+    "[[2024-03-10 08:15:01]] double",
+    "[[[2024-03-10 08:15:01]]] triple",
+    "00:00:02 time only",
+    "[2024-03-10 08:15:03] NOTICE[123] chan_sip.c:",
+];
+
+fn runs() -> Vec<Run> {
+    vec![
+        Run { datepattern: None, timezone: None, dates: DEFAULT_DATES },
+        Run { datepattern: Some("{^LN-BEG}"), timezone: None, dates: ASTERISK_DATES },
+        Run { datepattern: None, timezone: Some("UTC+0200"), dates: ASTERISK_DATES },
+        Run { datepattern: Some("{^LN-BEG}"), timezone: Some("CET"), dates: DEFAULT_DATES },
+        Run { datepattern: Some("^{DATE}"), timezone: Some("GMT-05:30"), dates: DEFAULT_DATES },
+        Run {
+            datepattern: Some("EPOCH"),
+            timezone: None,
+            dates: &[
+                "1705312800 x",
+                "[1705312800.5]",
+                "[1705312800.500]",
+                "log 1705312800 x",
+                "audit(1705312800.123:1):",
+                "17053128001 eleven",
+                "170531280 nine",
+            ],
+        },
+        Run {
+            datepattern: Some("LEPOCH"),
+            timezone: None,
+            dates: &["1705312800123", "1705312800123456", "1705312800.5", "1705312800123.25", "x 1705312800"],
+        },
+        Run {
+            datepattern: Some("TAI64N"),
+            timezone: None,
+            dates: &["@4000000065a4ff2a00000000", "x @4000000065a4ff2a00000001 y", "@40000000"],
+        },
+        Run {
+            datepattern: Some("%d/%b/%Y:%H:%M:%S %z"),
+            timezone: Some("-0130"),
+            dates: &["15/Jan/2024:10:00:00 +0100", "15/jan/2024:10:00:00 -0000", "15/Jan/2024:10:00:00 x", "[15/Jan/1999:10:00:00 +01:30]"],
+        },
+        Run {
+            datepattern: Some("^%Y-%m-%d %H:%M:%S\nlog {EPOCH}\n%H:%M:%S"),
+            timezone: None,
+            dates: &["2024-01-15 10:00:00", "log 1705312800 x", "x 00:00:03 y", " 2024-01-15 10:00:00", "x 2024-01-15 10:00:00"],
+        },
+        Run {
+            datepattern: Some("{NONE}"),
+            timezone: None,
+            dates: &["2024-01-15 10:00:00", "anything"],
+        },
+    ]
+}
+
+/// (ip, time, cut text before "fail from") per row of `fail2ban-regex -o row`.
+fn parse_rows(out: &str) -> Vec<(String, Option<f64>, String)> {
+    out.lines()
+        .filter(|l| l.starts_with("['"))
+        .map(|l| {
+            let parts: Vec<&str> = l.splitn(3, ",\t").collect();
+            let ip = parts[0].trim_start_matches("['").trim_end_matches('\'').to_string();
+            let time = parts[1].parse::<f64>().ok();
+            let pre = parts[2]
+                .split_once("{'pre': '")
+                .and_then(|(_, r)| r.split_once("', 'ip4'"))
+                .map(|(p, _)| p.to_string())
+                .unwrap_or_else(|| format!("<unparsed {l}>"));
+            (ip, time, pre)
+        })
+        .collect()
+}
+
+/// The "Date template hits" rows of a fail2ban-regex report.
+fn parse_hits(out: &str) -> Vec<(String, u64)> {
+    let Some((_, rest)) = out.split_once("Date template hits:\n") else {
+        return Vec::new();
+    };
+    rest.lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("|  "))
+        .filter_map(|l| {
+            let l = l.strip_prefix("|  [")?;
+            let (n, name) = l.split_once("] ")?;
+            Some((name.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn differential_against_fail2ban_regex() {
+    if !super::oracle::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let regex = "^<F-PRE>.*?</F-PRE>fail from <HOST>$";
+    for (r, run) in runs().iter().enumerate() {
+        let lines: Vec<String> = run
+            .dates
+            .iter()
+            .enumerate()
+            .map(|(k, d)| format!("{d} fail from 10.0.{r}.{k}"))
+            .collect();
+        let log = dir.path().join(format!("run{r}.log"));
+        std::fs::write(&log, lines.join("\n") + "\n").expect("write log");
+        let log = log.to_string_lossy().into_owned();
+        let mut args: Vec<&str> = Vec::new();
+        if let Some(p) = run.datepattern {
+            args.extend(["-d", p]);
+        }
+        if let Some(tz) = run.timezone {
+            args.extend(["--timezone", tz]);
+        }
+        let now = chrono::Utc::now().timestamp();
+        let default_tz = run.timezone.map(|t| parse_timezone(t).expect("tz"));
+        let mut det = DateDetector::new(run.datepattern, DateOptions { now, default_tz })
+            .expect("detector");
+        let mut row_args = args.clone();
+        row_args.extend(["-o", "row", &log, regex]);
+        let (code, out) = super::oracle::fail2ban_regex(&row_args).expect("run");
+        assert_eq!(code, 0, "run {r}: {out}");
+        let rows = parse_rows(&out);
+        assert_eq!(rows.len(), lines.len(), "run {r}: rows\n{out}");
+        // fail2ban-regex's own fallback (spec 4.8): a line without a usable time takes the
+        // previous date, uncut, if that date is later than now - 60 s.
+        let mut last_date: Option<f64> = None;
+        for (line, (ip, time, pre)) in lines.iter().zip(rows) {
+            assert!(line.ends_with(&format!(" {ip}")), "run {r}: row order");
+            let m = det.detect(line);
+            let empty = m.is_some_and(|m| m.start == m.end);
+            let mut ours = m.and_then(|m| m.time);
+            let mut cut = match m {
+                Some(m) => format!("{}{}", &line[..m.start], &line[m.end..]),
+                None => line.clone(),
+            };
+            if ours.is_some() {
+                last_date = ours;
+            } else if !empty && last_date.is_some_and(|d| d > (now - 60) as f64) {
+                ours = last_date;
+                cut = line.clone();
+            }
+            let our_pre = &cut[..cut.find("fail from").unwrap_or(0)];
+            assert_eq!(our_pre, pre, "run {r}: cut text of {line:?}");
+            if empty {
+                continue; // empty date: fail2ban uses the current time
+            }
+            assert_eq!(ours, time, "run {r}: time of {line:?}");
+        }
+        let mut hit_args = args.clone();
+        hit_args.extend([log.as_str(), regex]);
+        let (code, out) = super::oracle::fail2ban_regex(&hit_args).expect("run");
+        assert_eq!(code, 0, "run {r}: {out}");
+        let ours: Vec<(String, u64)> =
+            det.template_hits().into_iter().filter(|(_, h)| *h > 0).collect();
+        assert_eq!(ours, parse_hits(&out), "run {r}: date template hits");
+        if let Some(p) = run.datepattern {
+            // The value is printed raw, so a multi-line pattern spans several output lines.
+            let ours = describe_datepattern(p).expect("describe");
+            let want: String = out
+                .split_once("Use      datepattern : ")
+                .map(|(_, r)| r.chars().take(ours.len()).collect())
+                .unwrap_or_default();
+            assert_eq!(ours, want, "run {r}");
+        }
+    }
+}
