@@ -288,3 +288,194 @@ fn syslog_rest(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::date::template::{pattern_template, year_prefixes, BuildCtx, DEFAULT_PATTERNS};
+    use proptest::prelude::*;
+
+    struct Reference {
+        iso: crate::date::template::Template,
+        syslog: crate::date::template::Template,
+        years: Vec<u16>,
+    }
+
+    fn reference() -> Reference {
+        let ctx = BuildCtx::new(2026);
+        let t = |i: usize| {
+            pattern_template(&format!("{{^LN-BEG}}{}", DEFAULT_PATTERNS[i]), &ctx).expect("template")
+        };
+        Reference {
+            iso: t(0),
+            syslog: t(1),
+            years: year_prefixes(2026).iter().filter_map(|p| p.parse().ok()).collect(),
+        }
+    }
+
+    /// What the fancy-regex reference says, in the fast path's terms.
+    fn by_regex(t: &crate::date::template::Template, line: &str) -> Fast {
+        match t.regex.captures(line).expect("regex runs") {
+            None => Fast::NoMatch,
+            Some(c) => {
+                let g0 = c.get(0).expect("group 0");
+                let g1 = c.get(1).expect("group 1");
+                let groups = t
+                    .regex
+                    .capture_names()
+                    .flatten()
+                    .filter_map(|n| c.name(n).map(|v| (n, v.as_str())));
+                Fast::Match {
+                    end: g0.end(),
+                    g1: (g1.start(), g1.end()),
+                    fields: Fields::from_groups(groups),
+                }
+            }
+        }
+    }
+
+    /// Checks one line on both fast matchers; returns how many of the two were decided.
+    fn agree(r: &Reference, line: &str) -> usize {
+        let mut decided = 0;
+        for (kind, t) in [(FastKind::IsoLineBegin, &r.iso), (FastKind::SyslogLineBegin, &r.syslog)] {
+            let fast = match_line(kind, line, &r.years);
+            if fast == Fast::Decline {
+                continue;
+            }
+            decided += 1;
+            let mut want = by_regex(t, line);
+            // The regex path also reads the weekday and ignores `%f`; compare like for like.
+            if let (Fast::Match { fields: a, .. }, Fast::Match { fields: b, .. }) = (&fast, &mut want)
+            {
+                b.weekday = a.weekday.filter(|_| b.weekday.is_some());
+            }
+            assert_eq!(fast, want, "{kind:?} on {line:?}");
+        }
+        decided
+    }
+
+    #[test]
+    fn common_asterisk_and_syslog_lines_take_the_fast_path() {
+        let r = reference();
+        for line in [
+            "[2024-03-10 08:15:01] NOTICE[123] chan_sip.c: x",
+            "[2024-03-10 08:15:01.123] NOTICE[123] chan_sip.c: x",
+            "[Mar 10 08:15:01] NOTICE[123] chan_sip.c: x",
+            "[Mar  5 08:15:01] NOTICE[123] x",
+            "Mar 10 08:15:01 host asterisk[1]: x",
+            "Sun Mar 10 08:15:01 2024 x",
+            "  VERBOSE continuation",
+        ] {
+            assert_eq!(agree(&r, line), 2, "{line:?} should be decided by both matchers");
+        }
+    }
+
+    /// Mostly the first (well-formed) option, sometimes any other: lines stay near-misses.
+    fn component(options: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            6 => Just(options[0]),
+            1 => proptest::sample::select(options),
+        ]
+    }
+
+    fn iso_line() -> impl Strategy<Value = String> {
+        ((
+            component(&["", "[", "[[", "[[[", " ", "x", "\u{e9}", "(\t"]),
+            component(&["2024", "2099", "1999", "2000", "2029", "2030", "202", "20245"]),
+            component(&["-", "/", ".", ":", " "]),
+            component(&["03", "3", "13", "00", "0", "10", "12", " 3", "1"]),
+            component(&["-", "/", "."]),
+            component(&["10", "1", " 5", "05", "30", "31", "32", "00", "0", "29", "123"]),
+            ),(
+            component(&["T", " ", "  ", "   ", "", "t"]),
+            component(&["08", "8", " 8", "23", "24", "29", "123", "0"]),
+            component(&["15", "5", "60", "99", ""]),
+            component(&["01", "1", "59", "60", "61", "62", "69", "011", "\u{663}"]),
+            component(&["", ".123", ",5", ".1234567", ".", ".123456", ",", ".12a"]),
+            component(&["", " UTC", "Z", " +0200", "+02:00", " Zulu", " GMT", "\t", " \u{b}x"]),
+            component(&["] NOTICE", " host", "x", "", "_", "\tfoo", "\u{e9}", " 2024", "]", "-"]),
+        ))
+            .prop_map(|((p, y, s1, m, s2, d), (t, h, mi, s, f, z, tail))| {
+                format!("{p}{y}{s1}{m}{s2}{d}{t}{h}:{mi}:{s}{f}{z}{tail}")
+            })
+    }
+
+    fn syslog_line() -> impl Strategy<Value = String> {
+        (
+            component(&["", "[", "[[", " ", "x", "\u{17f}"]),
+            component(&["", "Sun ", "sun ", "SUN ", "Sux ", "Mon", "Tue  "]),
+            component(&["Mar", "mar", "MAR", "Max", "Feb", "Sep", "\u{17f}ep"]),
+            component(&[" ", "  ", ""]),
+            component(&["10", "1", " 5", "05", "32", "0", " 0", "31", "123"]),
+            component(&[" ", "  ", "", "   "]),
+            component(&["08", "8", "23", "24", "29", "30", "123"]),
+            component(&["15", "5", "60"]),
+            component(&["01", "1", "59", "60", "61", "69", "011"]),
+            component(&["", ".123", ".1234567", ".", ".1234567890", ",5"]),
+            component(&["", " 2024", " 2099", " 2024x", " 1999", " 20245", " 202", " 2024:"]),
+            component(&["] NOTICE", " host", "x", "", "_", "\u{e9}", "]"]),
+        )
+            .prop_map(|(p, w, mo, s, d, s2, h, mi, sec, f, y, tail)| {
+                format!("{p}{w}{mo}{s}{d}{s2}{h}:{mi}:{sec}{f}{y}{tail}")
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn fast_path_agrees_with_regex_on_iso_like_lines(line in iso_line()) {
+            agree(&reference_cached(), &line);
+        }
+
+        #[test]
+        fn fast_path_agrees_with_regex_on_syslog_like_lines(line in syslog_line()) {
+            agree(&reference_cached(), &line);
+        }
+
+        #[test]
+        fn fast_path_agrees_with_regex_on_noise(line in "[0-9 :/.\\-T\\[\\]MarJnFeb+Z,a\u{e9}]{0,32}") {
+            agree(&reference_cached(), &line);
+        }
+    }
+
+    /// The generators must produce real matches and definite non-matches, not only declines.
+    #[test]
+    fn generated_lines_exercise_all_outcomes() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let r = reference_cached();
+        let mut runner = TestRunner::deterministic();
+        let mut counts = [[0usize; 3]; 2];
+        let iso = iso_line();
+        let sys = syslog_line();
+        for _ in 0..3000 {
+            for (k, line) in [
+                iso.new_tree(&mut runner).map(|t| t.current()),
+                sys.new_tree(&mut runner).map(|t| t.current()),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let line = line.unwrap_or_default();
+                agree(&r, &line);
+                let kind = [FastKind::IsoLineBegin, FastKind::SyslogLineBegin][k];
+                let o = match match_line(kind, &line, &r.years) {
+                    Fast::Match { .. } => 0,
+                    Fast::NoMatch => 1,
+                    Fast::Decline => 2,
+                };
+                counts[k][o] += 1;
+            }
+        }
+        for c in counts {
+            assert!(c[0] > 100 && c[1] > 100, "outcomes (match, no match, decline): {c:?}");
+        }
+    }
+
+    fn reference_cached() -> std::sync::Arc<Reference> {
+        use std::sync::{Arc, OnceLock};
+        static R: OnceLock<Arc<Reference>> = OnceLock::new();
+        R.get_or_init(|| Arc::new(reference())).clone()
+    }
+}
