@@ -165,6 +165,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let date_templates = run.detector.template_hits();
     if out_fmt.is_some() {
         out.flush()?;
         return Ok(Exit::Success);
@@ -176,7 +177,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
             .map(|p| (p.to_string(), run.prefregex_hits)),
         failregex: run.fail,
         ignoreregex: run.ignore,
-        date_templates: detector.template_hits(),
+        date_templates,
         stats: run.stats,
         elapsed,
         verbose,
@@ -275,7 +276,7 @@ impl Runner<'_> {
         let st = &mut self.stats;
         if ignored {
             st.ignored += 1;
-            if !self.print_no_ignored && (self.print_all_ignored || st.ignored <= self.limit + 1)
+            if !self.print_no_ignored && (self.print_all_ignored || st.ignored <= self.limit as u64 + 1)
             {
                 st.ignored_lines.push(line.to_string());
             }
@@ -286,7 +287,7 @@ impl Runner<'_> {
             }
         } else {
             st.missed += 1;
-            if !self.print_no_missed && (self.print_all_missed || st.missed <= self.limit + 1) {
+            if !self.print_no_missed && (self.print_all_missed || st.missed <= self.limit as u64 + 1) {
                 st.missed_lines.push(line.to_string());
             }
         }
