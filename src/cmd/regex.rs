@@ -135,6 +135,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
             .map(|r| RegexStat::new(r.clone()))
             .collect(),
         prefregex_hits: 0,
+        prefregex_groups: Vec::new(),
         limit,
         keep_ips: verbose > 0,
         print_all_missed: args.print_all_missed,
@@ -175,6 +176,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         prefregex: engine
             .expanded_prefregex(0)
             .map(|p| (p.to_string(), run.prefregex_hits)),
+        prefregex_groups: run.prefregex_groups,
         failregex: run.fail,
         ignoreregex: run.ignore,
         date_templates,
@@ -210,6 +212,8 @@ struct Runner<'a> {
     fail: Vec<RegexStat>,
     ignore: Vec<RegexStat>,
     prefregex_hits: u64,
+    /// `-v`: the prefregex groups of matching lines, as Python dict reprs.
+    prefregex_groups: Vec<String>,
     limit: usize,
     keep_ips: bool,
     print_all_missed: bool,
@@ -250,6 +254,15 @@ impl Runner<'_> {
             .match_line(&mut self.cache, &self.text, &mut self.outcome);
         if self.outcome.prefregex_matched.first().copied().unwrap_or(false) {
             self.prefregex_hits += 1;
+            if self.keep_ips {
+                // fail2ban-regex -v keeps the groups of the first `limit` matches, then "...".
+                if self.prefregex_groups.len() < self.limit {
+                    let groups = self.outcome.pref_groups.first().cloned().unwrap_or_default();
+                    self.prefregex_groups.push(regex_report::py_dict(&groups));
+                } else if self.prefregex_groups.len() == self.limit {
+                    self.prefregex_groups.push("...".into());
+                }
+            }
         }
         let mut ignored = false;
         for &(_, idx) in &self.outcome.ignore_hits {
@@ -310,6 +323,7 @@ fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Resolves REGEX and IGNOREREGEX and the options that interact with the filter, building
 /// the `Use ...` header in fail2ban-regex's order.
 fn resolve(args: &RegexArgs) -> Result<Resolved> {
+    let verbose = args.verbosity.unwrap_or(args.verbose);
     let mut header = Vec::new();
     let mut maxlines = None;
     let mut datepattern = None;
@@ -389,6 +403,7 @@ fn resolve(args: &RegexArgs) -> Result<Resolved> {
             dns,
             check_all: !args.no_check_all && args.out.is_none(),
             maxlines,
+            pref_groups: verbose > 0,
         },
     })
 }

@@ -100,6 +100,7 @@ pub fn build_scanner(
         dns: DnsMode::Raw,
         check_all: false,
         maxlines: 1,
+        pref_groups: false,
     };
     for (key, idx) in keys.into_iter().zip(members) {
         let regs: Vec<FilterRegexes> = idx.iter().map(|&i| filters.regexes[i].clone()).collect();

@@ -46,6 +46,8 @@ pub struct RegexReport {
     pub header: Vec<String>,
     /// The expanded prefregex and the number of lines it matched.
     pub prefregex: Option<(String, u64)>,
+    /// `-v`: prefregex groups per matching line (Python dict reprs, then `...`).
+    pub prefregex_groups: Vec<String>,
     pub failregex: Vec<RegexStat>,
     pub ignoreregex: Vec<RegexStat>,
     /// Date templates in the detector's current order, with hits.
@@ -89,7 +91,11 @@ pub fn write_text(w: &mut impl Write, r: &RegexReport) -> io::Result<()> {
     writeln!(w, "=======")?;
     if let Some((re, hits)) = &r.prefregex {
         writeln!(w, "\nPrefregex: {hits} total")?;
-        pprint_list(w, std::slice::from_ref(re), None)?;
+        let mut out = vec![re.clone()];
+        if r.verbose > 0 {
+            out.extend(r.prefregex_groups.iter().map(|g| format!("    {g}")));
+        }
+        pprint_list(w, &out, None)?;
     }
     write_regex_list(w, "Failregex", &r.failregex, r.verbose)?;
     write_regex_list(w, "Ignoreregex", &r.ignoreregex, r.verbose)?;
@@ -282,20 +288,13 @@ impl OutFormat {
             OutFormat::Id => writeln!(w, "{}", f.id),
             OutFormat::Ip => writeln!(w, "{}", get("ip").unwrap_or(&f.id)),
             OutFormat::Msg => writeln!(w, "{line}"),
-            OutFormat::Row => {
-                let data: Vec<String> = f
-                    .data
-                    .iter()
-                    .map(|(k, v)| format!("{}: {}", py_repr(k), py_opt(v.as_deref())))
-                    .collect();
-                writeln!(
-                    w,
-                    "[{},\t{},\t{{{}}}],",
-                    py_repr(&f.id),
-                    time.map(py_float).unwrap_or_else(|| "None".into()),
-                    data.join(", ")
-                )
-            }
+            OutFormat::Row => writeln!(
+                w,
+                "[{},\t{},\t{}],",
+                py_repr(&f.id),
+                time.map(py_float).unwrap_or_else(|| "None".into()),
+                py_dict(&f.data)
+            ),
             OutFormat::Group(name) => {
                 if name == "matches" {
                     writeln!(w, "[{}]", py_repr(line))
@@ -374,6 +373,15 @@ fn fill_template(t: &str, f: &Failure, time: f64, line: &str) -> String {
 /// Python's `repr(float)` for epoch times.
 pub fn py_float(t: f64) -> String {
     format!("{t:?}")
+}
+
+/// Python's `repr(dict)` of string (or `None`) values.
+pub fn py_dict(items: &[(String, Option<String>)]) -> String {
+    let parts: Vec<String> = items
+        .iter()
+        .map(|(k, v)| format!("{}: {}", py_repr(k), py_opt(v.as_deref())))
+        .collect();
+    format!("{{{}}}", parts.join(", "))
 }
 
 fn py_opt(v: Option<&str>) -> String {

@@ -260,6 +260,7 @@ fn ours(case: &Case, check_all: bool) -> (Report, String) {
         },
         check_all,
         maxlines: 1,
+        pref_groups: false,
     };
     let e = Engine::build(&[f], &opts).unwrap_or_else(|e| panic!("{e}"));
     let mut c = e.new_cache();

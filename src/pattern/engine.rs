@@ -62,6 +62,9 @@ pub struct EngineOptions {
     /// `--no-check-all`, and in the server).
     pub check_all: bool,
     pub maxlines: usize,
+    /// Capture the prefregex groups of every line it matches (`fail2ban-regex -v` prints
+    /// them); otherwise they are captured only when a failregex may match.
+    pub pref_groups: bool,
 }
 
 impl Default for EngineOptions {
@@ -71,6 +74,7 @@ impl Default for EngineOptions {
             dns: DnsMode::Unresolved,
             check_all: true,
             maxlines: 1,
+            pref_groups: false,
         }
     }
 }
@@ -84,12 +88,17 @@ pub struct LineOutcome {
     /// (filter, ignoreregex index), counted like fail2ban-regex: once per matching
     /// failregex in the post-check.
     pub ignore_hits: Vec<(usize, usize)>,
+    /// Per filter: the prefregex groups (Python's `groupdict()` order) when the prefregex
+    /// matched and [`EngineOptions::pref_groups`] is set.
+    pub pref_groups: Vec<Vec<(String, Option<String>)>>,
 }
 
 impl LineOutcome {
     fn reset(&mut self, filters: usize) {
         self.prefregex_matched.clear();
         self.prefregex_matched.resize(filters, false);
+        self.pref_groups.clear();
+        self.pref_groups.resize(filters, Vec::new());
         self.failures.clear();
         self.ignore_hits.clear();
     }
@@ -242,6 +251,7 @@ pub struct EngineCache {
     spans: Vec<Option<(usize, usize)>>,
     pre_spans: Vec<Option<(usize, usize)>>,
     last_pref: Vec<bool>,
+    last_pref_groups: Vec<Vec<(String, Option<String>)>>,
 }
 
 fn combined_builder() -> meta::Builder {
@@ -426,6 +436,7 @@ impl Engine {
             spans: Vec::new(),
             pre_spans: Vec::new(),
             last_pref: vec![false; self.filters.len()],
+            last_pref_groups: vec![Vec::new(); self.filters.len()],
         }
     }
 
@@ -452,6 +463,7 @@ impl Engine {
         if cache.set.is_empty() {
             // No prefregex can match either (their supersets did not).
             cache.last_pref.iter_mut().for_each(|p| *p = false);
+            cache.last_pref_groups.iter_mut().for_each(Vec::clear);
             return;
         }
         for f in 0..self.filters.len() {
@@ -480,6 +492,7 @@ impl Engine {
                 // fail2ban-regex asks the prefregex object, which still holds the previous
                 // line's result.
                 out.prefregex_matched[fi] = cache.last_pref[fi];
+                out.pref_groups[fi] = cache.last_pref_groups[fi].clone();
                 return;
             }
         }
@@ -490,7 +503,7 @@ impl Engine {
             let any_fail = f.fail.iter().any(|fc| cache.set.contains(pid(fc.stage1)));
             let matched = if !candidate {
                 false
-            } else if any_fail {
+            } else if any_fail || self.opts.pref_groups {
                 let (rx, buf, spans) = (&self.rxs[prx], &cache.buf, &mut cache.pre_spans);
                 have_pre = rx.captures(&mut cache.rx[prx], buf, spans);
                 have_pre
@@ -499,6 +512,22 @@ impl Engine {
             };
             cache.last_pref[fi] = matched;
             out.prefregex_matched[fi] = matched;
+            if self.opts.pref_groups {
+                let groups: Vec<(String, Option<String>)> = if matched {
+                    self.rxs[prx]
+                        .names
+                        .iter()
+                        .map(|(g, name)| {
+                            let v = cache.pre_spans.get(*g).copied().flatten();
+                            (name.clone(), v.map(|(s, e)| cache.buf[s..e].to_string()))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                cache.last_pref_groups[fi] = groups.clone();
+                out.pref_groups[fi] = groups;
+            }
             if !matched || !any_fail {
                 return;
             }
