@@ -182,13 +182,13 @@ pub struct BansArgs {
     #[arg(long = "nft-table", default_value = "f2b-failscan")]
     pub nft_table: String,
     /// Override maxretry for every replayed jail.
-    #[arg(long = "maxretry")]
+    #[arg(long = "maxretry", allow_negative_numbers = true)]
     pub maxretry: Option<i64>,
     /// Override findtime (fail2ban time syntax) for every replayed jail.
-    #[arg(long = "findtime")]
+    #[arg(long = "findtime", allow_hyphen_values = true)]
     pub findtime: Option<String>,
     /// Override bantime (fail2ban time syntax, -1 = permanent) for every replayed jail.
-    #[arg(long = "bantime")]
+    #[arg(long = "bantime", allow_hyphen_values = true)]
     pub bantime: Option<String>,
     /// Counterfactual: failures during an active ban are dropped by the firewall.
     #[arg(long = "firewall-drops")]

@@ -27,7 +27,6 @@
 //! Failures whose time is unknown (undated lines before the first dated line of a file) are
 //! not replayed; the summary on standard error counts them.
 
-use std::collections::BTreeSet;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -193,7 +192,12 @@ fn increment(def: &JailDef) -> Result<Option<Increment>> {
             );
         }
     }
-    let factor = match inc.factor.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+    let factor = match inc
+        .factor
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+    {
         None => 1.0,
         Some(f) => f.parse::<f64>().map_err(|_| {
             anyhow!(
@@ -226,13 +230,18 @@ fn increment(def: &JailDef) -> Result<Option<Increment>> {
 fn jail_params(def: &JailDef, ov: &Overrides, increments: bool) -> Result<JailParams> {
     let maxretry = match ov.maxretry {
         Some(n) => n,
-        None => u32::try_from(def.maxretry)
-            .map_err(|_| anyhow!("jail {}: maxretry {} is out of range", def.name, def.maxretry))?,
+        None => u32::try_from(def.maxretry).map_err(|_| {
+            anyhow!(
+                "jail {}: maxretry {} is out of range",
+                def.name,
+                def.maxretry
+            )
+        })?,
     };
     // fail2ban keeps `int(bantime)`.
     let bantime = ov.bantime.unwrap_or(def.bantime).trunc();
-    let ignore = IgnoreList::parse(&def.ignoreip)
-        .with_context(|| format!("jail {}: ignoreip", def.name))?;
+    let ignore =
+        IgnoreList::parse(&def.ignoreip).with_context(|| format!("jail {}: ignoreip", def.name))?;
     Ok(JailParams {
         name: def.name.clone(),
         maxretry,
@@ -363,7 +372,10 @@ fn recidive_spec(def: &JailDef, skip: &[&str]) -> Result<String> {
         Some(slot) => slot.1 = value,
         None => opts.push(("_jailname".into(), value)),
     }
-    let list: Vec<String> = opts.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
+    let list: Vec<String> = opts
+        .iter()
+        .map(|(k, v)| format!("{k}={}", quote(v)))
+        .collect();
     Ok(format!("{}[{}]", name.trim(), list.join(", ")))
 }
 
@@ -477,14 +489,17 @@ fn jail_tz(def: &JailDef, cli: Option<i32>) -> Result<Option<i32>> {
     def.logtimezone
         .as_deref()
         .map(|z| {
-            date::parse_timezone(z)
-                .map_err(|e| anyhow!("jail {}: logtimezone {z}: {e}", def.name))
+            date::parse_timezone(z).map_err(|e| anyhow!("jail {}: logtimezone {z}: {e}", def.name))
         })
         .transpose()
 }
 
 /// Groups the non-recidive jails into scan jobs.
-fn plan_jobs(plans: &[Plan], cli_logs: Option<&[PathBuf]>, tz: Option<i32>) -> Result<Vec<ScanJob>> {
+fn plan_jobs(
+    plans: &[Plan],
+    cli_logs: Option<&[PathBuf]>,
+    tz: Option<i32>,
+) -> Result<Vec<ScanJob>> {
     let mut jobs: Vec<ScanJob> = Vec::new();
     for (j, p) in plans.iter().enumerate() {
         if p.recidive {
@@ -495,7 +510,10 @@ fn plan_jobs(plans: &[Plan], cli_logs: Option<&[PathBuf]>, tz: Option<i32>) -> R
             None => jail_logs(&p.def)?,
         };
         let jtz = jail_tz(&p.def, tz)?;
-        let job = match jobs.iter_mut().position(|g| g.paths == paths && g.tz == jtz) {
+        let job = match jobs
+            .iter_mut()
+            .position(|g| g.paths == paths && g.tz == jtz)
+        {
             Some(i) => &mut jobs[i],
             None => {
                 jobs.push(ScanJob {
@@ -755,10 +773,7 @@ pub fn run(args: BansArgs) -> Result<Exit> {
 
     // Summary and warnings on standard error.
     if !args.quiet {
-        eprintln!(
-            "failscan: state at {} ({at_source})",
-            bans_csv::rfc3339(at)
-        );
+        eprintln!("failscan: state at {} ({at_source})", bans_csv::rfc3339(at));
     }
     for (p, r) in plans.iter().zip(&replays) {
         if !args.quiet {
@@ -894,7 +909,10 @@ mod tests {
         assert!(e.contains("unsupported") && e.contains("formula"), "{e}");
         j.increment.formula = None;
         j.increment.factor = Some("1+1".into());
-        assert!(increment(&j).unwrap_err().to_string().contains("unsupported"));
+        assert!(increment(&j)
+            .unwrap_err()
+            .to_string()
+            .contains("unsupported"));
     }
 
     #[test]
@@ -924,7 +942,10 @@ mod tests {
         let names = |v: Vec<JailDef>| v.into_iter().map(|j| j.name).collect::<Vec<_>>();
         assert_eq!(names(select_jails(all.clone(), &[], cfg).unwrap()), ["a"]);
         let pick = ["b".to_string(), "a".to_string(), "b".to_string()];
-        assert_eq!(names(select_jails(all.clone(), &pick, cfg).unwrap()), ["b", "a"]);
+        assert_eq!(
+            names(select_jails(all.clone(), &pick, cfg).unwrap()),
+            ["b", "a"]
+        );
         let e = select_jails(all, &["zz".to_string()], cfg)
             .unwrap_err()
             .to_string();

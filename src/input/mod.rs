@@ -104,9 +104,15 @@ pub fn open(path: &Path) -> Result<Opened, InputError> {
         let file = if meta.is_file() {
             File::open(path).map_err(err_open)?
         } else {
-            return open_reader(Box::new(io::Cursor::new(head[..n].to_vec()).chain(file)), path);
+            return open_reader(
+                Box::new(io::Cursor::new(head[..n].to_vec()).chain(file)),
+                path,
+            );
         };
-        return Ok(Opened::Stream(compression, decoder(compression, Box::new(file))));
+        return Ok(Opened::Stream(
+            compression,
+            decoder(compression, Box::new(file)),
+        ));
     }
     if meta.len() == 0 {
         return Ok(Opened::Bytes(Vec::new()));
@@ -137,7 +143,8 @@ fn open_reader(mut reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, 
         source,
     })?;
     let compression = Compression::detect(&head[..n]);
-    let rejoined: Box<dyn Read + Send> = Box::new(io::Cursor::new(head[..n].to_vec()).chain(reader));
+    let rejoined: Box<dyn Read + Send> =
+        Box::new(io::Cursor::new(head[..n].to_vec()).chain(reader));
     Ok(Opened::Stream(compression, decoder(compression, rejoined)))
 }
 
