@@ -17,7 +17,9 @@ use crate::date::{self, DateDetector, DateOptions};
 use crate::f2b::filter::{resolve_regex_arg, RegexArg};
 use crate::f2b::{FilterDef, FilterOrigin};
 use crate::output::regex_report::{self, LineStats, RegexReport, RegexStat};
-use crate::pattern::{DnsMode, Engine, EngineOptions, Failure, FilterRegexes, LineOutcome, UseDns};
+use crate::pattern::{
+    DnsMode, Engine, EngineOptions, Failure, FilterRegexes, LineOutcome, UseDns,
+};
 
 /// Options after validation; nothing here depends on clap.
 struct Resolved {
@@ -44,7 +46,8 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
     if args.print_no_ignored && args.print_all_ignored {
         bail!("--print-no-ignored and --print-all-ignored are mutually exclusive");
     }
-    if !args.encoding.eq_ignore_ascii_case("utf-8") && !args.encoding.eq_ignore_ascii_case("utf8") {
+    if !args.encoding.eq_ignore_ascii_case("utf-8") && !args.encoding.eq_ignore_ascii_case("utf8")
+    {
         bail!(
             "--encoding {}: only UTF-8 is supported (invalid bytes become U+FFFD)",
             args.encoding
@@ -67,17 +70,11 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
 
     let mut detector = DateDetector::new(
         resolved.datepattern.as_deref(),
-        DateOptions {
-            now,
-            default_tz: tz,
-        },
+        DateOptions { now, default_tz: tz },
     )
     .context("date pattern")?;
-    let engine = Engine::build(
-        std::slice::from_ref(&resolved.filter),
-        &resolved.engine_opts,
-    )
-    .map_err(anyhow::Error::new)?;
+    let engine = Engine::build(std::slice::from_ref(&resolved.filter), &resolved.engine_opts)
+        .map_err(anyhow::Error::new)?;
 
     let mut header = resolved.header.clone();
     let lines: Vec<u8> = match &source {
@@ -107,11 +104,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
                         break;
                     }
                     let num = format!("{}", i + 1);
-                    header.push(format!(
-                        "| {:>2}: {}",
-                        &num[..num.len().min(2)],
-                        shortstr(l)
-                    ));
+                    header.push(format!("| {:>2}: {}", &num[..num.len().min(2)], shortstr(l)));
                 }
                 header.push("`-".into());
             }
@@ -172,6 +165,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let date_templates = run.detector.template_hits();
     if out_fmt.is_some() {
         out.flush()?;
         return Ok(Exit::Success);
@@ -183,7 +177,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
             .map(|p| (p.to_string(), run.prefregex_hits)),
         failregex: run.fail,
         ignoreregex: run.ignore,
-        date_templates: detector.template_hits(),
+        date_templates,
         stats: run.stats,
         elapsed,
         verbose,
@@ -254,13 +248,7 @@ impl Runner<'_> {
         }
         self.engine
             .match_line(&mut self.cache, &self.text, &mut self.outcome);
-        if self
-            .outcome
-            .prefregex_matched
-            .first()
-            .copied()
-            .unwrap_or(false)
-        {
+        if self.outcome.prefregex_matched.first().copied().unwrap_or(false) {
             self.prefregex_hits += 1;
         }
         let mut ignored = false;
@@ -288,7 +276,8 @@ impl Runner<'_> {
         let st = &mut self.stats;
         if ignored {
             st.ignored += 1;
-            if !self.print_no_ignored && (self.print_all_ignored || st.ignored <= self.limit + 1) {
+            if !self.print_no_ignored && (self.print_all_ignored || st.ignored <= self.limit as u64 + 1)
+            {
                 st.ignored_lines.push(line.to_string());
             }
         } else if counted > 0 {
@@ -298,7 +287,7 @@ impl Runner<'_> {
             }
         } else {
             st.missed += 1;
-            if !self.print_no_missed && (self.print_all_missed || st.missed <= self.limit + 1) {
+            if !self.print_no_missed && (self.print_all_missed || st.missed <= self.limit as u64 + 1) {
                 st.missed_lines.push(line.to_string());
             }
         }

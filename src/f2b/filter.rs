@@ -195,13 +195,26 @@ const FILTER_OPTS: [&str; 7] = [
 
 /// Builds the filter definition from a read configuration (fail2ban's FilterReader steps:
 /// applyAutoOptions, getOptions, getCombined, convert).
-fn build_filter(
+/// What [`combined_options`] reads besides the filter file itself.
+struct CombineInput<'a> {
+    /// Options given in the filter spec.
+    spec_opts: &'a [(String, String)],
+    /// Extra interpolation vars below the spec options (a jail's `enabled`, `backend`, `filter`).
+    outer_vars: &'a [(String, String)],
+    /// Also take every other own option of `[Definition]` (fail2ban's `getOptions(all=True)`,
+    /// used when a jail merges its filter's options as `known/...`).
+    all: bool,
+}
+
+/// fail2ban's combined filter options (`getOptions` then `getCombined`): the `[Definition]`
+/// filter options interpolated with the spec options as vars, merged with `[Init]` (also as
+/// `known/x`) and the spec options, then `<tag>`-substituted. `None` = no `[Definition]`.
+fn combined_options(
     cfg: &Config,
-    name: &str,
-    origin: FilterOrigin,
-    spec_opts: Vec<(String, String)>,
+    input: &CombineInput<'_>,
     load: &FilterLoadOptions,
-) -> Result<FilterDef, ConfigError> {
+) -> Result<Vec<(String, Option<String>)>, ConfigError> {
+    let spec_opts = input.spec_opts;
     let mut init: Vec<(String, Option<String>)> = spec_opts
         .iter()
         .map(|(k, v)| (k.clone(), Some(v.clone())))
@@ -228,10 +241,17 @@ fn build_filter(
         };
         set(&mut init, "logtype", Some(lt.to_string()));
     }
-    let pvars: Vec<(String, String)> = init
+    // Python merges the outer vars with the init options, the latter winning.
+    let mut pvars: Vec<(String, String)> = input
+        .outer_vars
         .iter()
-        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default()))
+        .filter(|(k, _)| !init.iter().any(|(ik, _)| ik == k))
+        .cloned()
         .collect();
+    pvars.extend(
+        init.iter()
+            .map(|(k, v)| (k.clone(), v.clone().unwrap_or_default())),
+    );
     let mut combined: Vec<(String, Option<String>)> = Vec::new();
     for opt in FILTER_OPTS {
         if pvars.iter().any(|(k, _)| k == opt) {
@@ -266,6 +286,19 @@ fn build_filter(
             }
         }
     }
+    if input.all {
+        if let Some(sec) = cfg.section("Definition") {
+            // Own options only, read without vars, skipping those already taken.
+            for opt in sec.keys() {
+                if opt == "__name__" || combined.iter().any(|(k, _)| k == opt) {
+                    continue;
+                }
+                if let Some(v) = GetError::optional(cfg.get("Definition", opt, &[]))? {
+                    combined.push((opt.to_string(), Some(v)));
+                }
+            }
+        }
+    }
     for (k, v) in init {
         set(&mut combined, &k, v);
     }
@@ -283,7 +316,22 @@ fn build_filter(
         Ok(v)
     };
     substitute_tags(&mut combined, &ignore, &mut addrepl)?;
+    Ok(combined)
+}
 
+fn build_filter(
+    cfg: &Config,
+    name: &str,
+    origin: FilterOrigin,
+    spec_opts: Vec<(String, String)>,
+    load: &FilterLoadOptions,
+) -> Result<FilterDef, ConfigError> {
+    let input = CombineInput {
+        spec_opts: &spec_opts,
+        outer_vars: &[],
+        all: false,
+    };
+    let combined = combined_options(cfg, &input, load)?;
     let get = |k: &str| {
         combined
             .iter()
@@ -395,6 +443,44 @@ pub fn load_filter_with(
         }
         Err(e) => Err(e),
     }
+}
+
+/// The options of filter `spec` that fail2ban merges into jail `[jail]` as `known/<option>`
+/// before reading the jail's other options (JailReader.getOptions): every own `[Definition]`
+/// option, the `[Init]` and spec options, after `<tag>` substitution, with the jail's first
+/// options (`jail_vars`: `enabled`, `backend`, `filter`) as interpolation vars. `Ok(None)` when
+/// the filter has no config file (fail2ban then reports the jail as unusable).
+pub(crate) fn jail_known_options(
+    confdir: &Path,
+    spec: &str,
+    jail_vars: &[(String, String)],
+    journal_backend: bool,
+) -> Result<Option<Vec<(String, String)>>, ConfigError> {
+    let (name, opts) = parse_spec(spec)?;
+    let basedir = path_str(confdir);
+    let cfg = match Config::read_standard(&FsSource, &basedir, &format!("filter.d/{name}")) {
+        Ok(cfg) => cfg,
+        Err(ConfigError::NoConfigFiles { .. } | ConfigError::NoBaseDir(_)) => {
+            match super::embedded::embedded_filter(&name) {
+                Some(text) => Config::from_text(text, &format!("<embedded filter {name}>"))?,
+                None => return Ok(None),
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    let input = CombineInput {
+        spec_opts: &opts,
+        outer_vars: jail_vars,
+        all: true,
+    };
+    let load = FilterLoadOptions { journal_backend };
+    let combined = combined_options(&cfg, &input, &load)?;
+    Ok(Some(
+        combined
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect(),
+    ))
 }
 
 /// fail2ban-regex's test for a REGEX argument that may name a filter:

@@ -2,13 +2,13 @@
 //! into one [`JailDef`] per jail section, with `%(__name__)s` = the jail name, `[DEFAULT]`
 //! values and fail2ban's time syntax. See fail2ban-semantics.md 6.1, 6.6 and 6.7.
 //!
-//! Not done here: the filter's own options are not merged into the jail as `known/...` (fail2ban
-//! does this for enabled jails only, to allow `%(known/failregex)s` in jail.local), and actions
-//! are not read from `action.d`; an action is kept as its name and parameters.
+//! The jail's filter options are merged into the jail as `known/...` (for `%(known/x)s` in
+//! jails). Not done here: actions are not read from `action.d`; an action is kept as its file
+//! name, its `name`/`actname` and parameters.
 
 use std::path::Path;
 
-use super::filter::parse_spec;
+use super::filter::{jail_known_options, parse_spec};
 use super::ini::{py_strip, ConfigError};
 use super::reader::{Config, FsSource, GetError};
 use super::timespec::parse_time;
@@ -20,6 +20,10 @@ pub struct ActionRef {
     pub action: String,
     /// The action's `name=` parameter, default the jail name (ipset names derive from it).
     pub name: String,
+    /// The action's identity inside the jail (fail2ban's `actname`): the `actname=` parameter,
+    /// else the file name plus what `name` adds to the jail name (`iptables-multiport-udp` for
+    /// `name=<jail>-udp`), so that one action file used twice in a jail stays distinct.
+    pub actname: String,
     /// All parameters in the order given (including `name` when given).
     pub params: Vec<(String, String)>,
 }
@@ -44,6 +48,7 @@ pub struct JailDef {
     /// Filter spec after interpolation, e.g. `asterisk[mode=normal]`; empty when unset.
     pub filter: String,
     pub backend: String,
+    /// Log file globs, one per `logpath` line, without the optional `head`/`tail` word.
     pub logpath: Vec<String>,
     pub maxretry: i64,
     pub findtime: f64,
@@ -143,6 +148,29 @@ pub fn split_action_list(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// The file (glob) part of a `logpath` line. fail2ban takes the last space-separated word as
+/// the `head`/`tail` start position whenever the line has a space, whatever that word is, so a
+/// path with a space is cut there too; the position is irrelevant to an offline reader.
+fn log_path_part(line: &str) -> &str {
+    line.rsplit_once(' ').map_or(line, |(path, _)| path)
+}
+
+/// fail2ban's `actname` of an action entry (see [`ActionRef::actname`]). Python actions
+/// (`*.py`) are named after the file stem and take no suffix.
+fn action_name(jail: &str, action: &str, name: &str, params: &[(String, String)]) -> String {
+    if let Some((_, v)) = params.iter().find(|(k, _)| k == "actname") {
+        return v.clone();
+    }
+    if let Some(stem) = action.strip_suffix(".py") {
+        return stem.to_string();
+    }
+    match name.strip_prefix(jail) {
+        _ if name == jail => action.to_string(),
+        Some(rest) => format!("{action}{rest}"),
+        None => format!("{action}-{name}"),
+    }
+}
+
 struct JailCtx<'a> {
     cfg: &'a Config,
     jail: &'a str,
@@ -196,9 +224,12 @@ fn read_jail(cfg: &Config, jail: &str) -> Result<JailDef, ConfigError> {
             .iter()
             .find(|(k, _)| k == "name")
             .map_or_else(|| jail.to_string(), |(_, v)| v.clone());
+        let action = py_strip(&action).to_string();
+        let actname = action_name(jail, &action, &name, &params);
         actions.push(ActionRef {
-            action: py_strip(&action).to_string(),
+            action,
             name,
+            actname,
             params,
         });
     }
@@ -216,7 +247,10 @@ fn read_jail(cfg: &Config, jail: &str) -> Result<JailDef, ConfigError> {
         enabled: c.get("enabled")?.is_some_and(|v| as_bool(&v)),
         filter: c.get("filter")?.unwrap_or_default(),
         backend: c.get("backend")?.unwrap_or_else(|| "auto".into()),
-        logpath: lines(c.get("logpath")?),
+        logpath: lines(c.get("logpath")?)
+            .into_iter()
+            .map(|l| log_path_part(&l).to_string())
+            .collect(),
         maxretry,
         findtime: c.time("findtime")?.unwrap_or(600.0),
         bantime: c.time("bantime")?.unwrap_or(600.0),
@@ -251,45 +285,60 @@ pub fn load_jails(confdir: &Path) -> Result<Vec<JailDef>, ConfigError> {
         .filter(|n| *n != "INCLUDES")
         .map(str::to_string)
         .collect();
-    names.iter().map(|n| read_jail(&cfg, n)).collect()
+    let mut jails = Vec::with_capacity(names.len());
+    for name in &names {
+        merge_filter_known(&mut cfg, confdir, name)?;
+        jails.push(read_jail(&cfg, name)?);
+    }
+    Ok(jails)
+}
+
+/// Merges the jail's filter options into its section as `known/<option>`, as fail2ban does
+/// between reading a jail's first options (`enabled`, `backend`, `filter`) and the others, so
+/// that `%(known/failregex)s` and the like work in jails. fail2ban does this for enabled jails;
+/// failscan resolves every jail, so it does it for all, but a disabled jail whose filter cannot
+/// be read just gets no `known/` options (fail2ban would never have looked at it).
+fn merge_filter_known(cfg: &mut Config, confdir: &Path, jail: &str) -> Result<(), ConfigError> {
+    let c = JailCtx { cfg, jail };
+    let enabled = c.get("enabled")?.is_some_and(|v| as_bool(&v));
+    let backend = c.get("backend")?.unwrap_or_else(|| "auto".into());
+    let filter = c.get("filter")?.unwrap_or_default();
+    if filter.is_empty() {
+        return Ok(());
+    }
+    let vars = [
+        ("enabled", if enabled { "True" } else { "False" }),
+        ("backend", backend.as_str()),
+        ("filter", filter.as_str()),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let known = jail_known_options(confdir, &filter, &vars, backend.starts_with("systemd"));
+    match known {
+        Ok(Some(opts)) => cfg.merge_section_prefixed(jail, "known/", &opts),
+        Ok(None) | Err(_) if !enabled => {}
+        Ok(None) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A config tree like the seed setup: jail.conf (our own minimal one) and a
+    /// The seed setup, tests/fixtures/f2b-seed: our own minimal jail.conf and a
     /// jail.d/jail.local copied from it and edited (recidive enabled with seconds values,
     /// asterisk with two named actions and a mail action).
-    fn seed_tree() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = "[INCLUDES]\nbefore = paths.conf\n\n[DEFAULT]\nbantime  = 10m\nfindtime  = 10m\nmaxretry = 5\nbackend = auto\nusedns = warn\nenabled = false\nmode = normal\nfilter = %(__name__)s[mode=%(mode)s]\ndestemail = root@localhost\nmta = sendmail\nprotocol = tcp\nchain = <known/chain>\nport = 0:65535\nbanaction = iptables-multiport\nbanaction_allports = iptables-allports\naction_ = %(banaction)s[port=\"%(port)s\", protocol=\"%(protocol)s\", chain=\"%(chain)s\"]\naction = %(action_)s\n\n[asterisk]\nport     = 5060,5061\naction   = %(banaction)s[name=%(__name__)s-tcp, port=\"%(port)s\", protocol=\"tcp\", chain=\"%(chain)s\", actname=%(banaction)s-tcp]\n           %(banaction)s[name=%(__name__)s-udp, port=\"%(port)s\", protocol=\"udp\", chain=\"%(chain)s\", actname=%(banaction)s-udp]\n           %(mta)s-whois[name=%(__name__)s, dest=\"%(destemail)s\"]\nlogpath  = /var/log/asterisk/messages\nmaxretry = 10\n\n[recidive]\nlogpath  = /var/log/fail2ban.log\nbanaction = %(banaction_allports)s\nbantime  = 1w\nfindtime = 1d\n";
-        let local = conf
-            .replace("[asterisk]\n", "[asterisk]\nenabled  = true\n")
-            .replace(
-                "maxretry = 10\n",
-                "maxretry = 10\nbantime = 3600\nfindtime = 21600\n",
-            )
-            .replace("[recidive]\n", "[recidive]\nenabled = true\n")
-            .replace(
-                "bantime  = 1w\nfindtime = 1d\n",
-                "bantime  = 604800  ; 1 week\nfindtime = 86400   ; 1 day\n",
-            );
-        std::fs::write(dir.path().join("jail.conf"), conf).unwrap();
-        std::fs::write(
-            dir.path().join("paths.conf"),
-            "[DEFAULT]\nsyslog_authpriv = /var/log/auth.log\n",
-        )
-        .unwrap();
-        std::fs::create_dir(dir.path().join("jail.d")).unwrap();
-        std::fs::write(dir.path().join("jail.d/jail.local"), local).unwrap();
-        dir
+    fn seed_tree() -> &'static Path {
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/f2b-seed"
+        ))
     }
 
     #[test]
     fn seed_setup() {
-        let dir = seed_tree();
-        let jails = load_jails(dir.path()).unwrap();
+        let jails = load_jails(seed_tree()).unwrap();
         let names: Vec<&str> = jails.iter().map(|j| j.name.as_str()).collect();
         assert_eq!(names, ["asterisk", "recidive"]);
         let a = &jails[0];
@@ -360,6 +409,45 @@ mod tests {
             split_action_list("a[x=\"1 2\", y=3]\n  b\n c[p='q]'][r=1]"),
             ["a[x=\"1 2\", y=3]", "b", "c[p='q]'][r=1]"]
         );
+    }
+
+    #[test]
+    fn action_names_and_log_paths() {
+        let p = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(action_name("j", "a", "j", &[]), "a");
+        assert_eq!(action_name("j", "a", "j-udp", &[]), "a-udp");
+        assert_eq!(action_name("j", "a", "sip", &[]), "a-sip");
+        assert_eq!(action_name("j", "a", "x", &[p("actname", "mine")]), "mine");
+        assert_eq!(action_name("j", "dir/smtp.py", "x", &[]), "dir/smtp");
+        assert_eq!(log_path_part("/var/log/x tail"), "/var/log/x");
+        assert_eq!(log_path_part("/var/log/my file.log"), "/var/log/my");
+        assert_eq!(log_path_part("/var/log/x"), "/var/log/x");
+    }
+
+    /// The jail's filter options are visible as `%(known/x)s`: spec options, `[Init]`,
+    /// automatic logtype and every own `[Definition]` option after `<tag>` substitution.
+    #[test]
+    fn filter_options_merge_as_known() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("filter.d")).unwrap();
+        std::fs::write(
+            dir.path().join("filter.d/f.conf"),
+            "[Init]\nlevel = 2\n[Definition]\nsub = <level>x\nfailregex = ^<sub> <HOST>$\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("jail.conf"),
+            "[a]\nfilter = f[mode=m]\nlogpath = /%(known/mode)s/%(known/logtype)s/%(known/sub)s\n\
+             ignoreip = %(known/level)s\n\
+             [b]\nbackend = systemd\nfilter = f\nlogpath = %(known/logtype)s\n\
+             [c]\nfilter = missing\n",
+        )
+        .unwrap();
+        let jails = load_jails(dir.path()).unwrap();
+        assert_eq!(jails[0].logpath, ["/m/file/2x"]);
+        assert_eq!(jails[0].ignoreip, ["2"]);
+        assert_eq!(jails[1].logpath, ["journal"]);
+        assert_eq!(jails[2].filter, "missing");
     }
 
     /// The stock Debian jail.conf, when installed, loads with the values of 6.1.

@@ -4,6 +4,8 @@
 //! The mmap-or-read decision lives in [`Opened`] only. Compressed data is exposed as a
 //! streaming [`Read`] so that decompression can be pipelined with matching.
 
+pub mod sigbus;
+
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};

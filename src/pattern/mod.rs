@@ -1,6 +1,26 @@
 //! Regexes: fail2ban tag expansion, Python-`re` to Rust translation, the combined
 //! multi-pattern automaton with an exact backtracking verifier, and fail2ban's per-line
 //! failure algorithm.
+//!
+//! - [`tags`]: `<HOST>`, `<F-ID/>`, … expanded to the exact Python pattern fail2ban compiles;
+//! - [`translate`]: Python `re` syntax parsed and printed for regex-automata (exact, when
+//!   regular), fancy-regex (exact) and as a regular superset (prefilter);
+//! - [`engine`]: every regex of every filter in one automaton, exact verification on
+//!   candidate lines, and fail2ban's `findFailure` for single-line buffers.
+
+pub mod engine;
+pub mod ipaddr;
+pub mod tags;
+pub mod translate;
+
+#[cfg(test)]
+mod difftest;
+#[cfg(test)]
+pub(crate) mod testdata;
+
+pub use engine::{
+    DnsMode, Engine, EngineCache, EngineOptions, Failure, FilterRegexes, LineOutcome,
+};
 
 /// fail2ban's `usedns` setting: decides what `<HOST>` expands to and whether names resolve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -10,4 +30,36 @@ pub enum UseDns {
     Warn,
     No,
     Raw,
+}
+
+/// Which list of a filter a regex comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegexKind {
+    Prefregex,
+    Failregex,
+    Ignoreregex,
+}
+
+impl std::fmt::Display for RegexKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RegexKind::Prefregex => "prefregex",
+            RegexKind::Failregex => "failregex",
+            RegexKind::Ignoreregex => "ignoreregex",
+        })
+    }
+}
+
+/// A regex that cannot be used, with its place: filter, list, 1-based index.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("filter '{filter}', {kind} #{index}: {message}\n  regex: {regex}")]
+pub struct PatternError {
+    pub filter: String,
+    pub kind: RegexKind,
+    /// 1-based position in the list (1 for the prefregex).
+    pub index: usize,
+    /// The regex as given (tags not expanded).
+    pub regex: String,
+    /// What is wrong, naming the construct.
+    pub message: String,
 }

@@ -1,0 +1,434 @@
+//! Turning matched date fields into a Unix time (spec 4.6), like fail2ban's
+//! `reGroupDictStrptime`: year/day inference from "now", fixed offsets, `timegm` vs local
+//! `mktime`. The local-time conversion is cached per hour so the hot path does not call
+//! `mktime` for every line.
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
+
+use super::tz::zone_minutes;
+
+/// The strptime fields of one match, in the order fail2ban would visit them. Numeric values
+/// are already parsed; `None` = group absent or did not participate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Fields {
+    pub year: Option<i32>,
+    pub month: Option<u32>,
+    pub day: Option<u32>,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    /// Weekday 0 = Monday (from %a/%A/%w).
+    pub weekday: Option<u32>,
+    pub julian: Option<i64>,
+    /// (week of year, week starts Monday)
+    pub week: Option<(i64, bool)>,
+    /// Offset in minutes from `%z`/`%Z`.
+    pub tzoffset: Option<i32>,
+    /// A value Python would reject (ValueError): the time is None.
+    pub invalid: bool,
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const MONTHS_FULL: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const DAYS_FULL: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// Python's `int(s)` for the values the directive regexes can capture: optional surrounding
+/// spaces, ASCII digits. Non-ASCII digits (which Python would accept) give None.
+fn py_int(s: &str) -> Option<i64> {
+    let t = s.trim_matches(' ');
+    if t.is_empty() || t.len() > 18 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+impl Fields {
+    /// Reads the named groups (name, value) in definition order.
+    pub(crate) fn from_groups<'a>(groups: impl Iterator<Item = (&'a str, &'a str)>) -> Fields {
+        let mut f = Fields::default();
+        let mut ampm: Option<String> = None;
+        let mut twelve: Option<i64> = None;
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for (k, v) in groups {
+            if k == "p" {
+                ampm = Some(v.to_lowercase());
+            }
+            pairs.push((k, v));
+        }
+        for (key, val) in pairs {
+            let num = || py_int(val);
+            macro_rules! num_or_invalid {
+                () => {
+                    match num() {
+                        Some(n) => n,
+                        None => {
+                            f.invalid = true;
+                            continue;
+                        }
+                    }
+                };
+            }
+            match key {
+                "y" => {
+                    let mut y = num_or_invalid!();
+                    if y <= 2000 {
+                        y += 2000;
+                    }
+                    f.year = Some(y as i32);
+                }
+                "Y" => f.year = Some(num_or_invalid!() as i32),
+                "m" => f.month = Some(num_or_invalid!() as u32),
+                "B" | "b" => {
+                    let l = val.to_lowercase();
+                    let list: &[&str] = if key == "B" { &MONTHS_FULL } else { &MONTHS };
+                    match list.iter().position(|m| *m == l) {
+                        Some(i) => f.month = Some(i as u32 + 1),
+                        None => f.invalid = true,
+                    }
+                }
+                "d" => f.day = Some(num_or_invalid!() as u32),
+                "H" => f.hour = num_or_invalid!() as u32,
+                "I" => {
+                    twelve = Some(num_or_invalid!());
+                    let mut h = twelve.unwrap_or(0);
+                    match ampm.as_deref() {
+                        None | Some("") | Some("am") => {
+                            if h == 12 {
+                                h = 0;
+                            }
+                        }
+                        Some("pm") => {
+                            if h != 12 {
+                                h += 12;
+                            }
+                        }
+                        _ => {}
+                    }
+                    f.hour = h as u32;
+                }
+                "M" => f.minute = num_or_invalid!() as u32,
+                "S" => f.second = num_or_invalid!() as u32,
+                "A" | "a" => {
+                    let l = val.to_lowercase();
+                    let list: &[&str] = if key == "A" { &DAYS_FULL } else { &DAYS };
+                    match list.iter().position(|d| *d == l) {
+                        Some(i) => f.weekday = Some(i as u32),
+                        None => f.invalid = true,
+                    }
+                }
+                "w" => {
+                    let w = num_or_invalid!() - 1;
+                    f.weekday = Some(if w < 0 { 6 } else { w as u32 });
+                }
+                "j" => f.julian = Some(num_or_invalid!()),
+                "U" | "W" => f.week = Some((num_or_invalid!(), key == "W")),
+                "z" | "Z" => {
+                    if matches!(val, "Z" | "UTC" | "GMT") {
+                        f.tzoffset = Some(0);
+                    } else {
+                        match zone_minutes(val) {
+                            Ok(m) => f.tzoffset = Some(m),
+                            // Python raises ValueError (caught: no time) or KeyError (not
+                            // caught); both leave the line without a time here.
+                            Err(_) => f.invalid = true,
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let _ = twelve;
+        f
+    }
+}
+
+/// Fixed conversion context of one detector: "now" and the default zone.
+#[derive(Debug, Clone)]
+pub(crate) struct Converter {
+    now_local: NaiveDateTime,
+    default_tz_min: Option<i32>,
+    /// (y, m, d, h) -> mktime of hh:00:00, valid when the hour is linear (no DST jump inside).
+    cache: Option<((i32, u32, u32, u32), i64)>,
+}
+
+/// Local broken-down time of a Unix time, through the C library (process TZ).
+pub(crate) fn local_naive(t: i64) -> NaiveDateTime {
+    // SAFETY: `localtime_r` only writes into the `tm` we own; `time_t` is i64 on the
+    // supported (64-bit Linux) targets.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let tt: libc::time_t = t as libc::time_t;
+    let ok = unsafe { !libc::localtime_r(&tt, &mut tm).is_null() };
+    let fallback = || {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.naive_utc())
+            .unwrap_or_default()
+    };
+    if !ok {
+        return fallback();
+    }
+    NaiveDate::from_ymd_opt(tm.tm_year + 1900, (tm.tm_mon + 1) as u32, tm.tm_mday as u32)
+        .and_then(|d| d.and_hms_opt(tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec.min(59) as u32))
+        .unwrap_or_else(fallback)
+}
+
+/// `time.mktime(dt.timetuple())`: local wall time to Unix time, DST decided by the C library.
+fn mktime(dt: &NaiveDateTime) -> Option<i64> {
+    // SAFETY: plain C call on a fully initialised `tm` that we own.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = dt.year() - 1900;
+    tm.tm_mon = dt.month0() as i32;
+    tm.tm_mday = dt.day() as i32;
+    tm.tm_hour = dt.hour() as i32;
+    tm.tm_min = dt.minute() as i32;
+    tm.tm_sec = dt.second() as i32;
+    tm.tm_isdst = -1;
+    let r = unsafe { libc::mktime(&mut tm) };
+    if r == -1 && !(tm.tm_year == 69 && tm.tm_mon == 11 && tm.tm_mday == 31) {
+        return None;
+    }
+    Some(r as i64)
+}
+
+impl Converter {
+    pub(crate) fn new(now: i64, default_tz_sec: Option<i32>) -> Self {
+        Converter {
+            now_local: local_naive(now),
+            default_tz_min: default_tz_sec.map(|s| s / 60),
+            cache: None,
+        }
+    }
+
+    pub(crate) fn now_local(&self) -> NaiveDateTime {
+        self.now_local
+    }
+
+    /// Local wall time to Unix time, with a one-hour cache (logs are mostly in time order).
+    fn local_to_unix(&mut self, dt: &NaiveDateTime) -> Option<i64> {
+        let key = (dt.year(), dt.month(), dt.day(), dt.hour());
+        let secs = i64::from(dt.minute() * 60 + dt.second());
+        if let Some((k, base)) = self.cache {
+            if k == key {
+                return Some(base + secs);
+            }
+        }
+        let start = dt.with_minute(0)?.with_second(0)?;
+        let base = mktime(&start)?;
+        let end = mktime(&(start + Duration::seconds(3599)))?;
+        if end == base + 3599 {
+            self.cache = Some((key, base));
+            Some(base + secs)
+        } else {
+            mktime(dt)
+        }
+    }
+
+    /// The Unix time of the fields, or None where fail2ban's conversion fails (ValueError).
+    pub(crate) fn to_unix(&mut self, f: &Fields) -> Option<f64> {
+        if f.invalid {
+            return None;
+        }
+        let now = self.now_local;
+        let mut year = f.year;
+        let mut month = f.month;
+        let mut day = f.day;
+        let mut assume_year = false;
+        if year.is_none() {
+            year = Some(now.year());
+            assume_year = true;
+        }
+        let mut y = year?;
+        if month.is_none() || day.is_none() {
+            let mut julian = f.julian;
+            if julian.is_none() {
+                if let (Some((week, starts_mon)), Some(wd)) = (f.week, f.weekday) {
+                    julian = Some(julian_from_week(y, week, wd, starts_mon)?);
+                }
+            }
+            if let Some(j) = julian {
+                let d = py_date(y, 1, 1)?.checked_add_signed(Duration::days(j - 1))?;
+                if d.year() < 1 {
+                    return None;
+                }
+                y = d.year();
+                month = Some(d.month());
+                day = Some(d.day());
+            }
+        }
+        let mut assume_today = false;
+        if month.is_none() && day.is_none() {
+            month = Some(now.month());
+            day = Some(now.day());
+            assume_today = true;
+        }
+        // Only one of month/day known: Python fails with a TypeError.
+        let (m, d) = (month?, day?);
+        let mut dt = py_date(y, m, d)?.and_hms_opt(f.hour, f.minute, f.second)?;
+        let tzoffset = f.tzoffset.or(self.default_tz_min);
+        if let Some(off) = tzoffset {
+            dt = dt.checked_sub_signed(Duration::minutes(i64::from(off)))?;
+        }
+        if assume_today && dt > now {
+            dt -= Duration::days(1);
+        }
+        if assume_year && dt > now + Duration::days(1) {
+            // Python's `replace(year=year-1, month=month, day=day)` keeps the (offset-adjusted)
+            // clock time but resets the calendar date to the one read from the line.
+            dt = py_date(y - 1, m, d)?.and_time(dt.time());
+        }
+        if dt.year() < 1 || dt.year() > 9999 {
+            return None;
+        }
+        let t = match tzoffset {
+            Some(_) => dt.and_utc().timestamp(),
+            None => self.local_to_unix(&dt)?,
+        };
+        Some(t as f64)
+    }
+}
+
+/// `datetime.date(y, m, d)` with Python's year range.
+fn py_date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+    if !(1..=9999).contains(&y) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y, m, d)
+}
+
+/// Python's `_calc_julian_from_U_or_W`.
+fn julian_from_week(year: i32, week: i64, weekday: u32, starts_mon: bool) -> Option<i64> {
+    let mut first = i64::from(py_date(year, 1, 1)?.weekday().num_days_from_monday());
+    let mut dow = i64::from(weekday);
+    if !starts_mon {
+        first = (first + 1) % 7;
+        dow = (dow + 1) % 7;
+    }
+    let week0 = (7 - first) % 7;
+    Some(if week == 0 {
+        1 + dow - first
+    } else {
+        1 + week0 + 7 * (week - 1) + dow
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(now: &str, tz: Option<i32>) -> Converter {
+        let n = NaiveDateTime::parse_from_str(now, "%Y-%m-%d %H:%M:%S").unwrap();
+        Converter {
+            now_local: n,
+            default_tz_min: tz.map(|s| s / 60),
+            cache: None,
+        }
+    }
+
+    fn f(y: Option<i32>, mo: Option<u32>, d: Option<u32>, h: u32, mi: u32) -> Fields {
+        Fields {
+            year: y,
+            month: mo,
+            day: d,
+            hour: h,
+            minute: mi,
+            ..Fields::default()
+        }
+    }
+
+    fn utc(s: &str) -> f64 {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc()
+            .timestamp() as f64
+    }
+
+    #[test]
+    fn year_rollover_examples_from_spec() {
+        // now 2026-11-25 11:41 UTC, converted with a fixed zone so no mktime is involved
+        let mut c = conv("2026-11-25 11:41:00", Some(0));
+        assert_eq!(
+            c.to_unix(&f(None, Some(11), Some(26), 10, 0)),
+            Some(utc("2026-11-26 10:00:00"))
+        );
+        assert_eq!(
+            c.to_unix(&f(None, Some(11), Some(26), 12, 0)),
+            Some(utc("2025-11-26 12:00:00"))
+        );
+        assert_eq!(
+            c.to_unix(&f(None, Some(12), Some(31), 0, 0)),
+            Some(utc("2025-12-31 00:00:00"))
+        );
+        assert_eq!(
+            c.to_unix(&f(None, Some(1), Some(15), 0, 0)),
+            Some(utc("2026-01-15 00:00:00"))
+        );
+        // time only, in the future: yesterday
+        assert_eq!(
+            c.to_unix(&f(None, None, None, 23, 59)),
+            Some(utc("2026-11-24 23:59:00"))
+        );
+        // impossible dates
+        assert_eq!(c.to_unix(&f(Some(2024), Some(2), Some(30), 0, 0)), None);
+        assert_eq!(c.to_unix(&f(None, Some(2), Some(29), 0, 0)), None);
+        let mut bad = f(Some(2024), Some(1), Some(1), 24, 0);
+        assert_eq!(c.to_unix(&bad), None);
+        bad.hour = 0;
+        bad.second = 60;
+        assert_eq!(c.to_unix(&bad), None);
+    }
+
+    #[test]
+    fn offsets() {
+        let mut c = conv("2026-11-25 11:41:00", None);
+        let mut x = f(Some(2024), Some(1), Some(15), 10, 0);
+        x.tzoffset = Some(120);
+        assert_eq!(c.to_unix(&x), Some(1705305600.0));
+        let mut c = conv("2026-11-25 11:41:00", Some(-5 * 3600));
+        let x = f(Some(2024), Some(1), Some(15), 10, 0);
+        assert_eq!(c.to_unix(&x), Some(utc("2024-01-15 15:00:00")));
+    }
+
+    #[test]
+    fn fields_from_groups() {
+        let g = [("b", "MAR"), ("d", " 5"), ("H", "8"), ("y", "24"), ("z", "utc")];
+        let x = Fields::from_groups(g.iter().copied());
+        assert_eq!(x.month, Some(3));
+        assert_eq!(x.day, Some(5));
+        assert_eq!(x.year, Some(2024));
+        assert!(x.invalid, "lower-case utc is not a known zone");
+        let g = [("I", "12"), ("p", "AM")];
+        assert_eq!(Fields::from_groups(g.iter().copied()).hour, 0);
+        let g = [("I", "8"), ("p", "PM")];
+        assert_eq!(Fields::from_groups(g.iter().copied()).hour, 20);
+    }
+
+    #[test]
+    fn julian_weeks() {
+        // 2024-01-01 is a Monday; %W week 1 Monday = Jan 1.
+        assert_eq!(julian_from_week(2024, 1, 0, true), Some(1));
+        assert_eq!(julian_from_week(2024, 0, 6, false), Some(0));
+    }
+}

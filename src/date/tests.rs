@@ -1,0 +1,378 @@
+//! Detector tests: behaviour examples from the spec, the fast path against the regex
+//! reference, and differential runs against the installed fail2ban-regex.
+
+use super::*;
+
+fn opts() -> DateOptions {
+    // 2026-11-25 11:41:00 UTC, fixed zone so results do not depend on the process TZ.
+    DateOptions { now: 1_795_606_860, default_tz: Some(0) }
+}
+
+#[test]
+fn asterisk_line() {
+    let mut d = DateDetector::new(Some("{^LN-BEG}"), opts()).unwrap();
+    let line = "[2024-01-15 10:00:00] NOTICE[12345] chan_sip.c: x";
+    let m = d.detect(line).unwrap();
+    assert_eq!(&line[m.start..m.end], "2024-01-15 10:00:00");
+    assert_eq!(m.time, Some(1_705_312_800.0));
+}
+
+/// Datepattern values whose template lists are compared with fail2ban's own classes.
+const PATTERNS: &[&str] = &[
+    "",
+    "{^LN-BEG}",
+    "{DEFAULT}",
+    "EPOCH",
+    "LEPOCH",
+    "^EPOCH",
+    "{^LN-BEG}EPOCH",
+    "{^LN-BEG}LEPOCH",
+    "epoch",
+    "TAI64N",
+    "^TAI64N",
+    "{NONE}",
+    "^{DATE}",
+    "^x {DATE}",
+    "{DATE} foo",
+    "%Y-%m-%d %H:%M:%S",
+    "%d/%b/%Y:%H:%M:%S %z",
+    "{^LN-BEG}%Y-%m-%d %H:%M:%S",
+    "^%Y-%m-%d",
+    "{UNB}%Y-%m-%d",
+    "**%H:%M:%S**",
+    "%H:%M:%S$",
+    "(%Y)-%m",
+    "%Y-(%m)-%d",
+    "log {EPOCH}",
+    "log {LEPOCH}x",
+    "%a %b %d %H:%M:%S %Y",
+    "%B %d %Y %I:%M %p",
+    "%j %Y",
+    "%ExZ %H:%M",
+    "%Exz %H:%M",
+    "%Z %H:%M:%S",
+    "%c",
+    "%x %X",
+    "%%%b %H",
+    "%y%m%d %ExH%ExM",
+    "(?i)%Y-%m-%d",
+    "%Y-%m-%d\n%H:%M:%S",
+    "EPOCH\n{DEFAULT}",
+    "{^LN-BEG}\n%Y",
+    "%Y\n{^LN-BEG}",
+    "%Q",
+    "%Y\n%Y",
+    "{^LN-BEG}%H:%M:%S\n{^LN-BEG}",
+    "{^LN-BEG}\n{^LN-BEG}%H:%M:%S",
+    "\\[%d/%b/%Y %H:%M:%S\\]",
+    "%ExH:%ExM %Exl %Exk",
+    "%U %a %Y",
+    "%W %w %Y",
+];
+
+/// Template lists (name, regex, flags, weight) built by fail2ban itself for each pattern.
+fn python_template_lists(patterns: &[&str]) -> Option<Vec<serde_json::Value>> {
+    let arg = serde_json::to_string(patterns).ok()?;
+    let script = r#"
+import sys, re, json
+sys.path.insert(0,'/usr/lib/python3/dist-packages')
+from fail2ban.server.mytime import MyTime
+MyTime.setAlternateNow(0)
+from fail2ban.server.strptime import _updateTimeRE
+_updateTimeRE()
+from fail2ban.server import datedetector
+from fail2ban.server.datedetector import DateDetector
+for p in json.loads(sys.argv[1]):
+  datedetector.DD_patternCache._cache.clear()
+  dd = DateDetector()
+  try:
+    for l in list(filter(bool, list(map(str.strip, re.split('\n+', p))))): dd.appendTemplate(l)
+    if not dd.templates: dd.addDefaultTemplate()
+    print(json.dumps([[t.name, t.regex, t.flags, t.template.weight] for t in dd.templates]))
+  except Exception as e:
+    print(json.dumps('ERR'))
+"#;
+    let out = super::oracle::python_args(script, &[&arg])?;
+    Some(
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or(serde_json::Value::Null))
+            .collect(),
+    )
+}
+
+#[test]
+fn template_lists_match_fail2ban() {
+    let Some(expected) = python_template_lists(PATTERNS) else {
+        return;
+    };
+    assert_eq!(expected.len(), PATTERNS.len());
+    let now = chrono::Utc::now().timestamp();
+    for (p, exp) in PATTERNS.iter().zip(expected) {
+        let dp = if p.is_empty() { None } else { Some(*p) };
+        let ours = DateDetector::new(dp, DateOptions { now, default_tz: None });
+        if exp == serde_json::json!("ERR") {
+            assert!(ours.is_err(), "pattern {p:?}: fail2ban refuses it, we accept it");
+            continue;
+        }
+        let ours = ours.unwrap_or_else(|e| panic!("pattern {p:?}: {e}"));
+        let exp = exp.as_array().cloned().unwrap_or_default();
+        let names = ours.template_hits();
+        let regexes = ours.template_regexes();
+        assert_eq!(names.len(), exp.len(), "pattern {p:?}: template count");
+        for (k, e) in exp.iter().enumerate() {
+            let id = ours.order[k].id;
+            let t = &ours.templates[id];
+            assert_eq!(t.name, e[0].as_str().unwrap_or_default(), "pattern {p:?} #{k} name");
+            assert_eq!(regexes[k].1, e[1].as_str().unwrap_or_default(), "pattern {p:?} #{k} regex");
+            assert_eq!(u64::from(t.flags), e[2].as_u64().unwrap_or(99), "pattern {p:?} #{k} flags");
+            assert_eq!(t.weight, e[3].as_f64().unwrap_or(-1.0), "pattern {p:?} #{k} weight");
+        }
+    }
+}
+
+/// One differential run against fail2ban-regex: its options and the date parts of the lines.
+struct Run {
+    datepattern: Option<&'static str>,
+    timezone: Option<&'static str>,
+    dates: &'static [&'static str],
+}
+
+const DEFAULT_DATES: &[&str] = &[
+    "2005-01-23T21:59:59.981746",
+    "2005/01/23 21:59:59",
+    "2006.12.21 06:43:20",
+    "Sun Jan 23 21:59:59.011 2005",
+    "Jan 23 21:59:59",
+    "Sun Jan 23 2005 21:59:59.011",
+    "23/01/2005 21:59:59",
+    "23/01/05 21:59:59",
+    "17-07-2008 17:23:25",
+    "[31/Oct/2006:09:22:55 -0000]",
+    "26-Jul-2007 15:20:52",
+    "05/20/2008:01:57:39",
+    "01-27-2012 16:22:44.252",
+    "1106513999",
+    "[1106513999.123]",
+    "audit(1106513999.123:45):",
+    "00:00:01",
+    "<09/16/08@05:03:30>",
+    "130322 11:46:11",
+    "Apr 15, 2013 8:34:08 PM",
+    "Apr-27-13 02:33:06",
+    "20050123T215959",
+    "20050123 215959",
+    "PDT Apr 16 21:05:29",
+    "+00:00 Jan 23 21:59:59.011 2005",
+    "@4000000065a4ff2a00000000",
+    "[2024-03-10 08:15:01] NOTICE[123] chan_sip.c:",
+    "[2024-03-10 08:15:01.123] NOTICE[123] chan_sip.c:",
+    "[Mar 10 08:15:01] NOTICE[123] chan_sip.c:",
+    "[Mar  5 08:15:01] NOTICE[123] chan_sip.c:",
+    "Mar 10 08:15:01 host sshd[1]:",
+    "Mar 10  8:15:01 host sshd[1]:",
+    "2024-02-30 10:00:00",
+    "2099-01-15 10:00:00",
+    "1999-01-15 10:00:00",
+    "Feb 29 10:00:00",
+    "no date here",
+    "x 2024-01-15 10:00:00 in the middle",
+    "prefix Mar 10 08:15:01 in the middle",
+    "2024-03- 5 10:00:00",
+    "2024-01-15T10:00:00+0200",
+    "2024-01-15 10:00:00 UTC",
+    "2024-01-15 10:00:00Z",
+    "Mar 10 08:15:01 2024",
+    "Mar 10 08:15:01.123456 2023 x",
+    "2024-01-15 10:00:00",
+    "2024-01-15 10:00:01",
+    "Jan 15 10:00:02",
+    "2024-01-15 10:00:03",
+    "EST Jan 23 21:59:59",
+    "cet Jan 23 21:59:59",
+    "Jan 23 21:59:60",
+    "Jan 23 29:59:59",
+    "23:59:59",
+    "mar 10 08:15:01 lower",
+    "15/Jan/2024:10:00:00 +0100",
+];
+
+const ASTERISK_DATES: &[&str] = &[
+    "[2024-03-10 08:15:01] NOTICE[123] chan_sip.c:",
+    "[2024-03-10 08:15:02.123] NOTICE[123] chan_sip.c:",
+    "[Mar 10 08:15:01] NOTICE[123] chan_sip.c:",
+    "[Mar  5 08:15:01] NOTICE[123]",
+    "Mar 10 08:15:01 host asterisk[1]:",
+    "Sun Mar 10 08:15:01 2024 x",
+    "continuation line without date",
+    "x [2024-03-10 08:15:01] mid-line",
+    "[2024-02-30 08:15:01] bad day",
+    "[2099-03-10 08:15:01] out of range",
+    "2024-03-10T08:15:01.1234567 seven digits",
+    "2024-03-10 08:15:01 +01 zone",
+    "2024-03-10 08:15:01 Zulu",
+    "2024-03-10 08:15:01,5 comma",
+    "[[2024-03-10 08:15:01]] double",
+    "[[[2024-03-10 08:15:01]]] triple",
+    "00:00:02 time only",
+    "[2024-03-10 08:15:03] NOTICE[123] chan_sip.c:",
+];
+
+fn runs() -> Vec<Run> {
+    vec![
+        Run { datepattern: None, timezone: None, dates: DEFAULT_DATES },
+        Run { datepattern: Some("{^LN-BEG}"), timezone: None, dates: ASTERISK_DATES },
+        Run { datepattern: None, timezone: Some("UTC+0200"), dates: ASTERISK_DATES },
+        Run { datepattern: Some("{^LN-BEG}"), timezone: Some("CET"), dates: DEFAULT_DATES },
+        Run { datepattern: Some("^{DATE}"), timezone: Some("GMT-05:30"), dates: DEFAULT_DATES },
+        Run {
+            datepattern: Some("EPOCH"),
+            timezone: None,
+            dates: &[
+                "1705312800 x",
+                "[1705312800.5]",
+                "[1705312800.500]",
+                "log 1705312800 x",
+                "audit(1705312800.123:1):",
+                "17053128001 eleven",
+                "170531280 nine",
+            ],
+        },
+        Run {
+            datepattern: Some("LEPOCH"),
+            timezone: None,
+            dates: &["1705312800123", "1705312800123456", "1705312800.5", "1705312800123.25", "x 1705312800"],
+        },
+        Run {
+            datepattern: Some("TAI64N"),
+            timezone: None,
+            dates: &["@4000000065a4ff2a00000000", "x @4000000065a4ff2a00000001 y", "@40000000"],
+        },
+        Run {
+            datepattern: Some("%d/%b/%Y:%H:%M:%S %z"),
+            timezone: Some("-0130"),
+            dates: &["15/Jan/2024:10:00:00 +0100", "15/jan/2024:10:00:00 -0000", "15/Jan/2024:10:00:00 x", "[15/Jan/1999:10:00:00 +01:30]"],
+        },
+        Run {
+            datepattern: Some("^%Y-%m-%d %H:%M:%S\nlog {EPOCH}\n%H:%M:%S"),
+            timezone: None,
+            dates: &["2024-01-15 10:00:00", "log 1705312800 x", "x 00:00:03 y", " 2024-01-15 10:00:00", "x 2024-01-15 10:00:00"],
+        },
+        Run {
+            datepattern: Some("{NONE}"),
+            timezone: None,
+            dates: &["2024-01-15 10:00:00", "anything"],
+        },
+    ]
+}
+
+/// (ip, time, cut text before "fail from") per row of `fail2ban-regex -o row`.
+fn parse_rows(out: &str) -> Vec<(String, Option<f64>, String)> {
+    out.lines()
+        .filter(|l| l.starts_with("['"))
+        .map(|l| {
+            let parts: Vec<&str> = l.splitn(3, ",\t").collect();
+            let ip = parts[0].trim_start_matches("['").trim_end_matches('\'').to_string();
+            let time = parts[1].parse::<f64>().ok();
+            let pre = parts[2]
+                .split_once("{'pre': '")
+                .and_then(|(_, r)| r.split_once("', 'ip4'"))
+                .map(|(p, _)| p.to_string())
+                .unwrap_or_else(|| format!("<unparsed {l}>"));
+            (ip, time, pre)
+        })
+        .collect()
+}
+
+/// The "Date template hits" rows of a fail2ban-regex report.
+fn parse_hits(out: &str) -> Vec<(String, u64)> {
+    let Some((_, rest)) = out.split_once("Date template hits:\n") else {
+        return Vec::new();
+    };
+    rest.lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("|  "))
+        .filter_map(|l| {
+            let l = l.strip_prefix("|  [")?;
+            let (n, name) = l.split_once("] ")?;
+            Some((name.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn differential_against_fail2ban_regex() {
+    if !super::oracle::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let regex = "^<F-PRE>.*?</F-PRE>fail from <HOST>$";
+    for (r, run) in runs().iter().enumerate() {
+        let lines: Vec<String> = run
+            .dates
+            .iter()
+            .enumerate()
+            .map(|(k, d)| format!("{d} fail from 10.0.{r}.{k}"))
+            .collect();
+        let log = dir.path().join(format!("run{r}.log"));
+        std::fs::write(&log, lines.join("\n") + "\n").expect("write log");
+        let log = log.to_string_lossy().into_owned();
+        let mut args: Vec<&str> = Vec::new();
+        if let Some(p) = run.datepattern {
+            args.extend(["-d", p]);
+        }
+        if let Some(tz) = run.timezone {
+            args.extend(["--timezone", tz]);
+        }
+        let now = chrono::Utc::now().timestamp();
+        let default_tz = run.timezone.map(|t| parse_timezone(t).expect("tz"));
+        let mut det = DateDetector::new(run.datepattern, DateOptions { now, default_tz })
+            .expect("detector");
+        let mut row_args = args.clone();
+        row_args.extend(["-o", "row", &log, regex]);
+        let (code, out) = super::oracle::fail2ban_regex(&row_args).expect("run");
+        assert_eq!(code, 0, "run {r}: {out}");
+        let rows = parse_rows(&out);
+        assert_eq!(rows.len(), lines.len(), "run {r}: rows\n{out}");
+        // fail2ban-regex's own fallback (spec 4.8): a line without a usable time takes the
+        // previous date, uncut, if that date is later than now - 60 s.
+        let mut last_date: Option<f64> = None;
+        for (line, (ip, time, pre)) in lines.iter().zip(rows) {
+            assert!(line.ends_with(&format!(" {ip}")), "run {r}: row order");
+            let m = det.detect(line);
+            let empty = m.is_some_and(|m| m.start == m.end);
+            let mut ours = m.and_then(|m| m.time);
+            let mut cut = match m {
+                Some(m) => format!("{}{}", &line[..m.start], &line[m.end..]),
+                None => line.clone(),
+            };
+            if ours.is_some() {
+                last_date = ours;
+            } else if !empty && last_date.is_some_and(|d| d > (now - 60) as f64) {
+                ours = last_date;
+                cut = line.clone();
+            }
+            let our_pre = &cut[..cut.find("fail from").unwrap_or(0)];
+            assert_eq!(our_pre, pre, "run {r}: cut text of {line:?}");
+            if empty {
+                continue; // empty date: fail2ban uses the current time
+            }
+            assert_eq!(ours, time, "run {r}: time of {line:?}");
+        }
+        let mut hit_args = args.clone();
+        hit_args.extend([log.as_str(), regex]);
+        let (code, out) = super::oracle::fail2ban_regex(&hit_args).expect("run");
+        assert_eq!(code, 0, "run {r}: {out}");
+        let ours: Vec<(String, u64)> =
+            det.template_hits().into_iter().filter(|(_, h)| *h > 0).collect();
+        assert_eq!(ours, parse_hits(&out), "run {r}: date template hits");
+        if let Some(p) = run.datepattern {
+            // The value is printed raw, so a multi-line pattern spans several output lines.
+            let ours = describe_datepattern(p).expect("describe");
+            let want: String = out
+                .split_once("Use      datepattern : ")
+                .map(|(_, r)| r.chars().take(ours.len()).collect())
+                .unwrap_or_default();
+            assert_eq!(ours, want, "run {r}");
+        }
+    }
+}

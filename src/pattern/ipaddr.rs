@@ -1,0 +1,261 @@
+//! fail2ban's `IPAddr` string forms: how a captured address becomes a ticket ID.
+//!
+//! - an address with a known family (`ip4`/`ip6` groups) is parsed strictly (glibc
+//!   `inet_pton`: no leading zeros in IPv4), masked by a `cidr` group, and printed like glibc
+//!   `inet_ntop` (which prints `::a.b.c.d` for addresses whose first 96 bits are zero);
+//!   `::ffff:0:0/96` addresses become IPv4; an invalid address keeps its raw text;
+//! - a failure ID (`fid`) is parsed with an unknown family: `[x]` loses its brackets and
+//!   `x/n` is a subnet (`x/255.255.0.0` too); fail2ban-regex crashes with a ValueError on
+//!   `x/notanumber`, we keep the text before the `/` instead;
+//! - raw mode keeps the text as is.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Address family forced by the group that captured it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+enum Parsed {
+    V4(u32, u32),
+    V6(u128, u32),
+}
+
+fn parse_prefix(cidr: &str) -> Option<u64> {
+    // Python `int()` of a `\d+` capture; huge values behave like "no mask" anyway.
+    let t = cidr.trim();
+    if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(t.parse::<u64>().unwrap_or(u64::MAX))
+}
+
+fn mask4(addr: u32, plen: u64) -> u32 {
+    if plen >= 32 {
+        addr
+    } else {
+        addr & !(u32::MAX >> plen)
+    }
+}
+
+fn mask6(addr: u128, plen: u64) -> u128 {
+    if plen >= 128 {
+        addr
+    } else {
+        addr & !(u128::MAX >> plen)
+    }
+}
+
+fn parse(s: &str, fam: Option<Family>, cidr: Option<u64>) -> Option<Parsed> {
+    if fam != Some(Family::V6) {
+        if let Ok(a) = s.parse::<Ipv4Addr>() {
+            let a = u32::from(a);
+            return Some(match cidr {
+                Some(p) => Parsed::V4(mask4(a, p), p.min(u32::MAX as u64) as u32),
+                None => Parsed::V4(a, 32),
+            });
+        }
+    }
+    if fam != Some(Family::V4) {
+        if let Ok(a) = s.parse::<Ipv6Addr>() {
+            let a = u128::from(a);
+            return Some(match cidr {
+                Some(p) => Parsed::V6(mask6(a, p), p.min(u32::MAX as u64) as u32),
+                None if a >> 32 == 0xffff => Parsed::V4(a as u32, 32),
+                None => Parsed::V6(a, 128),
+            });
+        }
+    }
+    None
+}
+
+fn ntoa(p: &Parsed) -> String {
+    match *p {
+        Parsed::V4(a, plen) => {
+            let s = Ipv4Addr::from(a).to_string();
+            if plen > 0 && plen < 32 {
+                format!("{s}/{plen}")
+            } else {
+                s
+            }
+        }
+        Parsed::V6(a, plen) => {
+            let s = ntop6(a);
+            if plen > 0 && plen < 128 {
+                format!("{s}/{plen}")
+            } else {
+                s
+            }
+        }
+    }
+}
+
+/// glibc `inet_ntop(AF_INET6)`: longest run (first on ties, length >= 2) of zero words is
+/// `::`; `::a.b.c.d` when the first 6 words are zero, `::ffff:a.b.c.d` when 5 are.
+pub fn ntop6(a: u128) -> String {
+    let w: Vec<u16> = (0..8).map(|i| (a >> (112 - 16 * i)) as u16).collect();
+    let (mut best, mut best_len, mut cur, mut cur_len) = (usize::MAX, 0, usize::MAX, 0);
+    for (i, &x) in w.iter().enumerate() {
+        if x == 0 {
+            if cur == usize::MAX {
+                cur = i;
+                cur_len = 1;
+            } else {
+                cur_len += 1;
+            }
+            if cur_len > best_len {
+                best = cur;
+                best_len = cur_len;
+            }
+        } else {
+            cur = usize::MAX;
+            cur_len = 0;
+        }
+    }
+    if best_len < 2 {
+        best = usize::MAX;
+    }
+    let mut out = String::new();
+    let mut i = 0;
+    while i < 8 {
+        if i == best {
+            out.push(':');
+            i += best_len;
+            if i == 8 {
+                out.push(':');
+            }
+            continue;
+        }
+        if i != 0 {
+            out.push(':');
+        }
+        if i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)) {
+            out.push_str(&Ipv4Addr::from(a as u32).to_string());
+            break;
+        }
+        out.push_str(&format!("{:x}", w[i]));
+        i += 1;
+    }
+    out
+}
+
+/// `IPAddr(s, FAM_IPvX)` or `IPAddr(s, int(cidr))`: the ID of an `ip4`/`ip6` capture.
+pub fn addr_of_family(s: &str, fam: Family, cidr: Option<&str>) -> String {
+    let prefix = cidr.filter(|c| !c.is_empty());
+    let plen = match prefix {
+        Some(c) => match parse_prefix(c) {
+            Some(p) => Some(p),
+            None => return s.to_string(),
+        },
+        None => None,
+    };
+    // An explicit cidr makes fail2ban try both families (the family is only forced
+    // through the negative FAM_* pseudo-prefixes).
+    let fam = if plen.is_some() { None } else { Some(fam) };
+    match parse(s, fam, plen) {
+        Some(p) => ntoa(&p),
+        None => s.to_string(),
+    }
+}
+
+/// `IPAddr(s)` with an unspecified family (failure IDs, plain IPs found in a DNS name).
+pub fn addr_unspec(s: &str) -> String {
+    let mut t = s;
+    if t.chars().count() > 2 && t.starts_with('[') && t.ends_with(']') {
+        t = &t[1..t.len() - 1];
+    }
+    let Some((ip, mask)) = t.split_once('/') else {
+        return match parse(t, None, None) {
+            Some(p) => ntoa(&p),
+            None => t.to_string(),
+        };
+    };
+    let plen = if mask.contains('.') || mask.contains(':') {
+        mask_to_plen(mask)
+    } else {
+        parse_prefix(mask)
+    };
+    match plen {
+        Some(p) => match parse(ip, None, Some(p)) {
+            Some(pp) => ntoa(&pp),
+            None => ip.to_string(),
+        },
+        None => ip.to_string(),
+    }
+}
+
+/// `255.255.0.0` → 16 (fail2ban's `masktoplen`: the number of leading one bits).
+fn mask_to_plen(mask: &str) -> Option<u64> {
+    match parse(mask, None, None)? {
+        Parsed::V4(a, _) => Some(u64::from(a.leading_ones())),
+        Parsed::V6(a, _) => Some(u64::from(a.leading_ones())),
+    }
+}
+
+/// fail2ban's `IPAddr.searchIP` + validity check, used by `textToIp` before any DNS query:
+/// a name that is exactly a valid IPv4 address (`(?:\d{1,3}\.){3}\d{1,3}`) is that address.
+pub fn plain_ipv4(text: &str) -> Option<String> {
+    let parts: Vec<&str> = text.split('.').collect();
+    let shape = parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| (1..=3).contains(&p.chars().count()) && p.chars().all(|c| c.is_numeric()));
+    if !shape {
+        return None;
+    }
+    text.parse::<Ipv4Addr>().ok().map(|a| a.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn family_forms() {
+        assert_eq!(
+            addr_of_family("1.2.3.4", Family::V4, Some("24")),
+            "1.2.3.0/24"
+        );
+        assert_eq!(addr_of_family("1.2.3.4", Family::V4, Some("0")), "0.0.0.0");
+        assert_eq!(addr_of_family("1.2.3.4", Family::V4, Some("40")), "1.2.3.4");
+        assert_eq!(addr_of_family("999.1.1.1", Family::V4, None), "999.1.1.1");
+        assert_eq!(
+            addr_of_family("192.030.0.6", Family::V4, None),
+            "192.030.0.6"
+        );
+        assert_eq!(
+            addr_of_family("2001:DB8::0:1", Family::V6, None),
+            "2001:db8::1"
+        );
+        assert_eq!(
+            addr_of_family("2001:db8::1", Family::V6, Some("64")),
+            "2001:db8::/64"
+        );
+        assert_eq!(
+            addr_of_family("::ffff:102:304", Family::V6, None),
+            "1.2.3.4"
+        );
+        assert_eq!(addr_of_family("::1:2", Family::V6, None), "::0.1.0.2");
+        assert_eq!(addr_of_family("::1", Family::V6, None), "::1");
+        assert_eq!(addr_of_family("::", Family::V6, None), "::");
+        assert_eq!(addr_of_family("1::", Family::V6, None), "1::");
+        assert_eq!(
+            addr_of_family("1:0:0:2:0:0:0:3", Family::V6, None),
+            "1:0:0:2::3"
+        );
+    }
+
+    #[test]
+    fn fid_forms() {
+        assert_eq!(addr_unspec("1.2.3.4/24"), "1.2.3.0/24");
+        assert_eq!(addr_unspec("[1.2.3.4]"), "1.2.3.4");
+        assert_eq!(addr_unspec("z/8"), "z");
+        assert_eq!(addr_unspec("[::ffff:1.2.3.4]"), "1.2.3.4");
+        assert_eq!(addr_unspec("1.2.3.4/255.255.0.0"), "1.2.0.0/16");
+        assert_eq!(addr_unspec("bob"), "bob");
+        assert_eq!(plain_ipv4("1.2.3.4").as_deref(), Some("1.2.3.4"));
+        assert_eq!(plain_ipv4("host.example"), None);
+    }
+}

@@ -1,0 +1,1414 @@
+//! Python `re` (str pattern, 3.11) to Rust regex syntax.
+//!
+//! The pattern is parsed with Python's own grammar into a small tree, then printed for
+//! several targets:
+//! - [`Target::Regular`]: exact, for `regex-automata` (only if the tree has no look-around,
+//!   backreference, conditional, atomic group or possessive quantifier);
+//! - [`Target::Fancy`]: exact, for `fancy-regex`;
+//! - [`Target::Superset`]: regular, accepts every haystack the exact pattern accepts
+//!   (look-arounds and word boundaries deleted, backreferences replaced by the referenced
+//!   group, both branches of a conditional), used in the combined prefilter automaton;
+//! - [`Target::Gate`]: like `Superset` with every assertion deleted and cut before the first
+//!   top-level element that can consume a `\n`: a superset of "the pattern matches
+//!   `c + "\n"` for some substring `c` of the line" (used for failregexes that run on the
+//!   `<F-CONTENT>` of a prefregex).
+//!
+//! What is exact (see the module tests):
+//! - haystacks are `text + "\n"` (fail2ban's single-line buffer); Python's non-MULTILINE `$`
+//!   (end, or before a final `\n`) is printed as `(?m:$)`, which is identical on a haystack
+//!   whose only `\n` is the last character; `\Z` is `\z`, `^` is `\A`;
+//! - `\w` is printed as `[\p{L}\p{N}_]` and `\s` as White_Space plus `\x1c-\x1f`, which is
+//!   what Python 3.11's `str.isalnum`/`str.isspace` give (checked over all code points; the
+//!   only remaining difference is Unicode 14 (Python) vs Unicode 15 (regex-syntax) tables);
+//! - `\b`/`\B` in the `Regular` target use Rust's word definition, which equals Python's on
+//!   ASCII haystacks only: [`Translated::has_word_boundary`] tells the caller to use the
+//!   `Fancy` form (Python's exact `\w` via look-around) on non-ASCII haystacks;
+//! - Python-only syntax: `{,n}`, literal `{`, `[` inside classes, `\<`/`\>` (literals), octal
+//!   escapes, `(?P<n>`/`(?P=n)`, `(?(n)y|n)`; Rust-only syntax (`&&`, `--`, `~~` in classes,
+//!   `\<`) never reaches Rust because every class item is printed as an escaped code point.
+//! - not supported (error): `\N{...}`, the `L` flag, `(?x)` other than at the start.
+
+use std::fmt::Write as _;
+
+/// fail2ban's IPv6 building block; its `(?<=:):` is always true (every branch of the
+/// repeated group before it ends in `:`), so it is replaced by `:` before parsing.
+pub const IP6_RE: &str = r"(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|(?<=:):)";
+const IP6_RE_REGULAR: &str = r"(?:[0-9a-fA-F]{1,4}::?|::){1,7}(?:[0-9a-fA-F]{1,4}|:)";
+
+/// Python's `\w` for str patterns (`str.isalnum()` or `_`): exactly categories L*, N* and `_`.
+const PY_WORD: &str = r"\p{L}\p{N}_";
+/// Python's `\s` for str patterns (`str.isspace()`): White_Space plus U+001C..U+001F.
+const PY_SPACE: &str =
+    r"\t-\r\x1c- \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}";
+const PY_DIGIT: &str = r"\p{Nd}";
+
+/// A Python construct that cannot be translated, or a Python syntax error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{construct} at offset {offset}: {message}")]
+pub struct TranslateError {
+    /// The offending construct, as written.
+    pub construct: String,
+    /// Character offset in the (tag-expanded) pattern.
+    pub offset: usize,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Flags {
+    i: bool,
+    m: bool,
+    s: bool,
+    x: bool,
+    a: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Perl {
+    Digit,
+    Word,
+    Space,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ClassItem {
+    Range(char, char),
+    Perl(Perl, bool /*negated*/),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RepKind {
+    Greedy,
+    Lazy,
+    Possessive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    Empty,
+    Lit(char, bool /*icase*/),
+    Dot(bool /*dotall*/),
+    Class {
+        items: Vec<ClassItem>,
+        neg: bool,
+        icase: bool,
+        ascii: bool,
+    },
+    Perl(Perl, bool /*neg*/, bool /*ascii*/),
+    Bol(bool /*multiline*/),
+    Eol(bool /*multiline*/),
+    StartText,
+    EndText,
+    WordB {
+        neg: bool,
+        ascii: bool,
+    },
+    Capture(usize, Box<Node>),
+    Group(Box<Node>),
+    Atomic(Box<Node>),
+    Look {
+        ahead: bool,
+        neg: bool,
+        body: Box<Node>,
+    },
+    Backref(usize),
+    Cond {
+        group: usize,
+        yes: Box<Node>,
+        no: Box<Node>,
+    },
+    Repeat {
+        node: Box<Node>,
+        min: u32,
+        max: Option<u32>,
+        kind: RepKind,
+    },
+    Concat(Vec<Node>),
+    Alt(Vec<Node>),
+}
+
+/// Output flavour, see the module documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Regular,
+    Fancy,
+    Superset,
+    Gate,
+}
+
+/// A parsed Python pattern, printable for every [`Target`].
+#[derive(Debug, Clone)]
+pub struct Translated {
+    root: Node,
+    /// Capture group names by group index (index 0 is the whole match, always `None`).
+    pub group_names: Vec<Option<String>>,
+    /// Constructs that need a backtracking engine (`None` when regular).
+    pub non_regular: Vec<&'static str>,
+    /// Contains `\b` or `\B` (Unicode): the `Regular` form is exact on ASCII haystacks only.
+    pub has_word_boundary: bool,
+}
+
+impl Translated {
+    /// True when regex-automata can run the pattern exactly.
+    pub fn is_regular(&self) -> bool {
+        self.non_regular.is_empty()
+    }
+
+    /// Named groups in Python's `groupindex` order (group number order).
+    pub fn names(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.group_names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_deref().map(|n| (i, n)))
+    }
+
+    pub fn has_group(&self, name: &str) -> bool {
+        self.names().any(|(_, n)| n == name)
+    }
+
+    /// Prints the pattern for `target`. `Regular` on a non-regular pattern is an error.
+    pub fn emit(&self, target: Target) -> Result<String, TranslateError> {
+        if target == Target::Regular && !self.is_regular() {
+            return Err(TranslateError {
+                construct: self.non_regular.join(", "),
+                offset: 0,
+                message: "needs a backtracking engine".into(),
+            });
+        }
+        let mut e = Emitter {
+            target,
+            groups: Vec::new(),
+            out: String::new(),
+        };
+        collect_groups(&self.root, &mut e.groups);
+        if target == Target::Gate {
+            e.gate(&self.root);
+        } else {
+            e.node(&self.root);
+        }
+        Ok(e.out)
+    }
+}
+
+/// Parses a tag-expanded Python pattern. `multiline` is `re.MULTILINE`.
+pub fn translate(pattern: &str, multiline: bool) -> Result<Translated, TranslateError> {
+    let pat = pattern.replace(IP6_RE, IP6_RE_REGULAR);
+    let mut p = Parser {
+        chars: pat.chars().collect(),
+        pos: 0,
+        flags: Flags {
+            m: multiline,
+            ..Flags::default()
+        },
+        names: vec![None],
+        open: Vec::new(),
+        non_regular: Vec::new(),
+        has_wb: false,
+    };
+    p.global_flags()?;
+    let root = p.alternation()?;
+    if p.pos < p.chars.len() {
+        return Err(p.err(")", "unbalanced parenthesis"));
+    }
+    let mut non_regular = p.non_regular;
+    non_regular.sort_unstable();
+    non_regular.dedup();
+    Ok(Translated {
+        root,
+        group_names: p.names,
+        non_regular,
+        has_word_boundary: p.has_wb,
+    })
+}
+
+struct Parser {
+    chars: Vec<char>,
+    pos: usize,
+    flags: Flags,
+    names: Vec<Option<String>>,
+    /// Groups currently open (Python forbids backreferences to them).
+    open: Vec<usize>,
+    non_regular: Vec<&'static str>,
+    has_wb: bool,
+}
+
+impl Parser {
+    fn err(&self, construct: &str, message: &str) -> TranslateError {
+        TranslateError {
+            construct: construct.to_string(),
+            offset: self.pos,
+            message: message.to_string(),
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn peek_at(&self, k: usize) -> Option<char> {
+        self.chars.get(self.pos + k).copied()
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_str(&mut self, s: &str) -> bool {
+        let n = s.chars().count();
+        if self.chars.len() >= self.pos + n
+            && self.chars[self.pos..self.pos + n]
+                .iter()
+                .copied()
+                .eq(s.chars())
+        {
+            self.pos += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Verbose mode: whitespace and `#` comments between tokens are ignored.
+    fn skip_verbose(&mut self) {
+        if !self.flags.x {
+            return;
+        }
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() {
+                self.pos += 1;
+            } else if c == '#' {
+                while let Some(c) = self.peek() {
+                    self.pos += 1;
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// `(?aimsux)` groups at the very start apply to the whole pattern (Python 3.11 rejects
+    /// them anywhere else).
+    fn global_flags(&mut self) -> Result<(), TranslateError> {
+        loop {
+            let save = self.pos;
+            if !self.eat_str("(?") {
+                return Ok(());
+            }
+            let mut any = false;
+            while let Some(c) = self.peek() {
+                if !self.set_flag(c, true)? {
+                    break;
+                }
+                any = true;
+                self.pos += 1;
+            }
+            if !any || !self.eat(')') {
+                self.pos = save;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Applies flag letter `c`; returns false if `c` is not a flag letter.
+    fn set_flag(&mut self, c: char, on: bool) -> Result<bool, TranslateError> {
+        match c {
+            'i' => self.flags.i = on,
+            'm' => self.flags.m = on,
+            's' => self.flags.s = on,
+            'x' => self.flags.x = on,
+            'a' if on => self.flags.a = true,
+            'u' if on => {}
+            'L' => return Err(self.err("(?L)", "the L flag is only valid for bytes patterns")),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn alternation(&mut self) -> Result<Node, TranslateError> {
+        let mut branches = vec![self.concat()?];
+        while self.eat('|') {
+            branches.push(self.concat()?);
+        }
+        Ok(if branches.len() == 1 {
+            branches.pop().unwrap_or(Node::Empty)
+        } else {
+            Node::Alt(branches)
+        })
+    }
+
+    fn concat(&mut self) -> Result<Node, TranslateError> {
+        let mut items = Vec::new();
+        loop {
+            self.skip_verbose();
+            match self.peek() {
+                None | Some('|') | Some(')') => break,
+                _ => {}
+            }
+            let start = self.pos;
+            let atom = self.atom()?;
+            let atom = self.quantifiers(atom, start)?;
+            items.push(atom);
+        }
+        Ok(match items.len() {
+            0 => Node::Empty,
+            1 => items.pop().unwrap_or(Node::Empty),
+            _ => Node::Concat(items),
+        })
+    }
+
+    /// Parses an optional quantifier after `atom` (Python: `*`, `+`, `?`, `{m,n}`, then `?`
+    /// for lazy or `+` for possessive).
+    fn quantifiers(&mut self, atom: Node, start: usize) -> Result<Node, TranslateError> {
+        self.skip_verbose();
+        let here = self.pos;
+        let (min, max) = match self.peek() {
+            Some('*') => {
+                self.pos += 1;
+                (0, None)
+            }
+            Some('+') => {
+                self.pos += 1;
+                (1, None)
+            }
+            Some('?') => {
+                self.pos += 1;
+                (0, Some(1))
+            }
+            Some('{') => match self.counted()? {
+                Some(mm) => mm,
+                None => return Ok(atom),
+            },
+            _ => return Ok(atom),
+        };
+        if matches!(
+            atom,
+            Node::Bol(_)
+                | Node::Eol(_)
+                | Node::StartText
+                | Node::EndText
+                | Node::WordB { .. }
+                | Node::Empty
+        ) && !matches!(atom, Node::Empty if self.chars.get(start) == Some(&'('))
+        {
+            self.pos = here;
+            return Err(self.err(&self.chars[here].to_string(), "nothing to repeat"));
+        }
+        let kind = if self.eat('?') {
+            RepKind::Lazy
+        } else if self.eat('+') {
+            self.non_regular.push("possessive quantifier");
+            RepKind::Possessive
+        } else {
+            RepKind::Greedy
+        };
+        self.skip_verbose();
+        if matches!(self.peek(), Some('*' | '+' | '?'))
+            || (self.peek() == Some('{') && self.looks_counted())
+        {
+            return Err(self.err(&self.chars[self.pos].to_string(), "multiple repeat"));
+        }
+        Ok(Node::Repeat {
+            node: Box::new(atom),
+            min,
+            max,
+            kind,
+        })
+    }
+
+    fn looks_counted(&mut self) -> bool {
+        let save = self.pos;
+        let r = matches!(self.counted(), Ok(Some(_)));
+        self.pos = save;
+        r
+    }
+
+    /// `{m}`, `{m,}`, `{,n}`, `{m,n}` with ASCII digits; anything else is a literal `{`
+    /// (returns `None` with the position unchanged).
+    fn counted(&mut self) -> Result<Option<(u32, Option<u32>)>, TranslateError> {
+        let save = self.pos;
+        self.pos += 1; // '{'
+        let mut lo = String::new();
+        while let Some(c @ '0'..='9') = self.peek() {
+            lo.push(c);
+            self.pos += 1;
+        }
+        let hi = if self.eat(',') {
+            let mut h = String::new();
+            while let Some(c @ '0'..='9') = self.peek() {
+                h.push(c);
+                self.pos += 1;
+            }
+            h
+        } else {
+            lo.clone()
+        };
+        if !self.eat('}') || (lo.is_empty() && hi.is_empty() && self.chars[save + 1] == '}') {
+            self.pos = save;
+            return Ok(None);
+        }
+        let parse = |s: &str, p: &Self| -> Result<u32, TranslateError> {
+            s.parse::<u32>()
+                .map_err(|_| p.err(s, "the repetition number is too large"))
+        };
+        let min = if lo.is_empty() { 0 } else { parse(&lo, self)? };
+        let max = if hi.is_empty() {
+            None
+        } else {
+            Some(parse(&hi, self)?)
+        };
+        if let Some(m) = max {
+            if m < min {
+                return Err(self.err(
+                    &format!("{{{lo},{hi}}}"),
+                    "min repeat greater than max repeat",
+                ));
+            }
+        }
+        Ok(Some((min, max)))
+    }
+
+    fn lit(&self, c: char) -> Node {
+        Node::Lit(c, self.flags.i)
+    }
+
+    fn atom(&mut self) -> Result<Node, TranslateError> {
+        let c = match self.peek() {
+            Some(c) => c,
+            None => return Ok(Node::Empty),
+        };
+        match c {
+            '(' => self.group(),
+            '[' => self.class(),
+            '.' => {
+                self.pos += 1;
+                Ok(Node::Dot(self.flags.s))
+            }
+            '^' => {
+                self.pos += 1;
+                Ok(Node::Bol(self.flags.m))
+            }
+            '$' => {
+                self.pos += 1;
+                Ok(Node::Eol(self.flags.m))
+            }
+            '*' | '+' | '?' => Err(self.err(&c.to_string(), "nothing to repeat")),
+            '{' => {
+                if self.looks_counted() {
+                    return Err(self.err("{", "nothing to repeat"));
+                }
+                self.pos += 1;
+                Ok(self.lit('{'))
+            }
+            '\\' => self.escape(),
+            _ => {
+                self.pos += 1;
+                Ok(self.lit(c))
+            }
+        }
+    }
+
+    fn escape(&mut self) -> Result<Node, TranslateError> {
+        let start = self.pos;
+        self.pos += 1;
+        let c = match self.peek() {
+            Some(c) => c,
+            None => return Err(self.err("\\", "bad escape (end of pattern)")),
+        };
+        self.pos += 1;
+        let a = self.flags.a;
+        Ok(match c {
+            'A' => Node::StartText,
+            'Z' => Node::EndText,
+            'b' | 'B' => {
+                self.has_wb = true;
+                Node::WordB {
+                    neg: c == 'B',
+                    ascii: a,
+                }
+            }
+            'd' => Node::Perl(Perl::Digit, false, a),
+            'D' => Node::Perl(Perl::Digit, true, a),
+            'w' => Node::Perl(Perl::Word, false, a),
+            'W' => Node::Perl(Perl::Word, true, a),
+            's' => Node::Perl(Perl::Space, false, a),
+            'S' => Node::Perl(Perl::Space, true, a),
+            '1'..='9' => {
+                // Three octal digits make an octal escape, otherwise 1-2 digits are a group.
+                let d2 = self.peek();
+                let d3 = self.peek_at(1);
+                if c <= '7' && matches!(d2, Some('0'..='7')) && matches!(d3, Some('0'..='7')) {
+                    self.pos += 2;
+                    let s: String = [c, d2.unwrap_or('0'), d3.unwrap_or('0')].iter().collect();
+                    let v = u32::from_str_radix(&s, 8).unwrap_or(0);
+                    if v > 0o377 {
+                        return Err(self.err(
+                            &format!("\\{s}"),
+                            "octal escape value outside of range 0-0o377",
+                        ));
+                    }
+                    return Ok(self.lit(char::from_u32(v).unwrap_or('\0')));
+                }
+                let mut n = c.to_digit(10).unwrap_or(0) as usize;
+                if let Some(d @ '0'..='9') = d2 {
+                    self.pos += 1;
+                    n = n * 10 + d.to_digit(10).unwrap_or(0) as usize;
+                }
+                self.backref(n, start)?
+            }
+            _ => {
+                let ch = self.simple_escape(c, start)?;
+                self.lit(ch)
+            }
+        })
+    }
+
+    fn backref(&mut self, n: usize, start: usize) -> Result<Node, TranslateError> {
+        let text: String = self.chars[start..self.pos].iter().collect();
+        if n >= self.names.len() {
+            return Err(self.err(&text, "invalid group reference"));
+        }
+        if self.open.contains(&n) {
+            return Err(self.err(&text, "cannot refer to an open group"));
+        }
+        self.non_regular.push("backreference");
+        Ok(Node::Backref(n))
+    }
+
+    /// Escapes valid both inside and outside classes that stand for one character
+    /// (`c` already consumed). Python: ASCII letters/digits not listed are errors, every
+    /// other character is itself (so `\<` is a literal `<`).
+    fn simple_escape(&mut self, c: char, start: usize) -> Result<char, TranslateError> {
+        let hex = |p: &mut Self, n: usize| -> Result<char, TranslateError> {
+            let s: String = p
+                .chars
+                .get(p.pos..p.pos + n)
+                .map(|x| x.iter().collect())
+                .unwrap_or_default();
+            if s.chars().count() != n || !s.chars().all(|h| h.is_ascii_hexdigit()) {
+                return Err(p.err(&format!("\\{c}{s}"), "incomplete escape"));
+            }
+            p.pos += n;
+            u32::from_str_radix(&s, 16)
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or_else(|| p.err(&format!("\\{c}{s}"), "bad escape (invalid code point)"))
+        };
+        Ok(match c {
+            'a' => '\x07',
+            'f' => '\x0c',
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'v' => '\x0b',
+            'x' => hex(self, 2)?,
+            'u' => hex(self, 4)?,
+            'U' => hex(self, 8)?,
+            '0' => {
+                let mut v = 0u32;
+                for _ in 0..2 {
+                    match self.peek() {
+                        Some(d @ '0'..='7') => {
+                            v = v * 8 + d.to_digit(8).unwrap_or(0);
+                            self.pos += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                char::from_u32(v).unwrap_or('\0')
+            }
+            'N' => return Err(self.err("\\N{...}", "named Unicode escapes are not supported")),
+            _ if c.is_ascii_alphanumeric() => {
+                let text: String = self.chars[start..self.pos].iter().collect();
+                return Err(self.err(&text, "bad escape"));
+            }
+            _ => c,
+        })
+    }
+
+    fn group_name(&mut self, end: char) -> Result<String, TranslateError> {
+        let mut name = String::new();
+        loop {
+            match self.peek() {
+                None => return Err(self.err(&name, "missing group name terminator")),
+                Some(c) if c == end => {
+                    self.pos += 1;
+                    break;
+                }
+                Some(c) => {
+                    name.push(c);
+                    self.pos += 1;
+                }
+            }
+        }
+        Ok(name)
+    }
+
+    fn group(&mut self) -> Result<Node, TranslateError> {
+        let start = self.pos;
+        self.pos += 1; // '('
+        if !self.eat('?') {
+            return self.capture(None);
+        }
+        let c = self
+            .peek()
+            .ok_or_else(|| self.err("(?", "unexpected end of pattern"))?;
+        match c {
+            ':' => {
+                self.pos += 1;
+                let body = self.group_body()?;
+                Ok(Node::Group(Box::new(body)))
+            }
+            'P' => {
+                self.pos += 1;
+                if self.eat('<') {
+                    let name = self.group_name('>')?;
+                    if !is_identifier(&name) {
+                        return Err(self.err(&name, "bad character in group name"));
+                    }
+                    if self
+                        .names
+                        .iter()
+                        .any(|n| n.as_deref() == Some(name.as_str()))
+                    {
+                        return Err(self.err(&name, "redefinition of group name"));
+                    }
+                    self.capture(Some(name))
+                } else if self.eat('=') {
+                    let name = self.group_name(')')?;
+                    let idx = self
+                        .names
+                        .iter()
+                        .position(|n| n.as_deref() == Some(name.as_str()));
+                    match idx {
+                        Some(i) => self.backref(i, start),
+                        None => Err(self.err(&format!("(?P={name})"), "unknown group name")),
+                    }
+                } else {
+                    Err(self.err("(?P", "unknown extension"))
+                }
+            }
+            '#' => {
+                while let Some(c) = self.peek() {
+                    self.pos += 1;
+                    if c == ')' {
+                        return Ok(Node::Empty);
+                    }
+                }
+                Err(self.err("(?#", "missing ), unterminated comment"))
+            }
+            '=' | '!' => {
+                self.pos += 1;
+                self.non_regular.push(if c == '=' {
+                    "look-ahead"
+                } else {
+                    "negative look-ahead"
+                });
+                let body = self.group_body()?;
+                Ok(Node::Look {
+                    ahead: true,
+                    neg: c == '!',
+                    body: Box::new(body),
+                })
+            }
+            '<' => {
+                self.pos += 1;
+                let neg = match self.peek() {
+                    Some('=') => false,
+                    Some('!') => true,
+                    _ => return Err(self.err("(?<", "unknown extension")),
+                };
+                self.pos += 1;
+                self.non_regular.push(if neg {
+                    "negative look-behind"
+                } else {
+                    "look-behind"
+                });
+                let body = self.group_body()?;
+                Ok(Node::Look {
+                    ahead: false,
+                    neg,
+                    body: Box::new(body),
+                })
+            }
+            '>' => {
+                self.pos += 1;
+                self.non_regular.push("atomic group");
+                let body = self.group_body()?;
+                Ok(Node::Atomic(Box::new(body)))
+            }
+            '(' => {
+                self.pos += 1;
+                let name = self.group_name(')')?;
+                let group = if let Ok(n) = name.parse::<usize>() {
+                    if n == 0 || n >= self.names.len() {
+                        return Err(self.err(&name, "invalid group reference"));
+                    }
+                    n
+                } else {
+                    self.names
+                        .iter()
+                        .position(|x| x.as_deref() == Some(name.as_str()))
+                        .ok_or_else(|| self.err(&name, "unknown group name"))?
+                };
+                self.non_regular.push("conditional");
+                let yes = self.concat()?;
+                let no = if self.eat('|') {
+                    self.concat()?
+                } else {
+                    Node::Empty
+                };
+                if self.peek() == Some('|') {
+                    return Err(self.err("(?(", "conditional backref with more than two branches"));
+                }
+                if !self.eat(')') {
+                    return Err(self.err("(?(", "missing ), unterminated subpattern"));
+                }
+                Ok(Node::Cond {
+                    group,
+                    yes: Box::new(yes),
+                    no: Box::new(no),
+                })
+            }
+            _ => {
+                // Scoped flags `(?flags-flags:...)`.
+                let saved = self.flags;
+                let mut any = false;
+                while let Some(c) = self.peek() {
+                    if !self.set_flag(c, true)? {
+                        break;
+                    }
+                    any = true;
+                    self.pos += 1;
+                }
+                if self.eat('-') {
+                    while let Some(c) = self.peek() {
+                        if c == 'a' || c == 'u' || !self.set_flag(c, false)? {
+                            break;
+                        }
+                        any = true;
+                        self.pos += 1;
+                    }
+                }
+                if !any {
+                    return Err(self.err(&format!("(?{c}"), "unknown extension"));
+                }
+                if self.peek() == Some(')') {
+                    self.flags = saved;
+                    return Err(self.err(
+                        "(?flags)",
+                        "global flags not at the start of the expression",
+                    ));
+                }
+                if !self.eat(':') {
+                    self.flags = saved;
+                    return Err(self.err("(?flags", "missing :"));
+                }
+                let body = self.alternation();
+                self.flags = saved;
+                let body = body?;
+                if !self.eat(')') {
+                    return Err(self.err("(", "missing ), unterminated subpattern"));
+                }
+                Ok(Node::Group(Box::new(body)))
+            }
+        }
+    }
+
+    fn group_body(&mut self) -> Result<Node, TranslateError> {
+        let saved = self.flags;
+        let body = self.alternation();
+        self.flags = saved;
+        let body = body?;
+        if !self.eat(')') {
+            return Err(self.err("(", "missing ), unterminated subpattern"));
+        }
+        Ok(body)
+    }
+
+    fn capture(&mut self, name: Option<String>) -> Result<Node, TranslateError> {
+        let idx = self.names.len();
+        self.names.push(name);
+        self.open.push(idx);
+        let body = self.group_body();
+        self.open.retain(|&g| g != idx);
+        Ok(Node::Capture(idx, Box::new(body?)))
+    }
+
+    fn class(&mut self) -> Result<Node, TranslateError> {
+        let start = self.pos;
+        self.pos += 1;
+        let neg = self.eat('^');
+        let mut items = Vec::new();
+        let mut first = true;
+        loop {
+            let c = match self.peek() {
+                Some(c) => c,
+                None => {
+                    self.pos = start;
+                    return Err(self.err("[", "unterminated character set"));
+                }
+            };
+            if c == ']' && !first {
+                self.pos += 1;
+                break;
+            }
+            first = false;
+            let lo = self.class_atom()?;
+            let lo_char = match lo {
+                ClassItem::Range(a, _) => a,
+                perl => {
+                    if self.peek() == Some('-') && self.peek_at(1).is_some_and(|c| c != ']') {
+                        return Err(self.err("-", "bad character range"));
+                    }
+                    items.push(perl);
+                    continue;
+                }
+            };
+            if self.peek() == Some('-') && self.peek_at(1).is_some_and(|c| c != ']') {
+                self.pos += 1;
+                match self.class_atom()? {
+                    ClassItem::Range(hi, _) => {
+                        if hi < lo_char {
+                            return Err(self.err(&format!("{lo_char}-{hi}"), "bad character range"));
+                        }
+                        items.push(ClassItem::Range(lo_char, hi));
+                    }
+                    ClassItem::Perl(..) => return Err(self.err("-", "bad character range")),
+                }
+            } else {
+                items.push(ClassItem::Range(lo_char, lo_char));
+            }
+        }
+        Ok(Node::Class {
+            items,
+            neg,
+            icase: self.flags.i,
+            ascii: self.flags.a,
+        })
+    }
+
+    fn class_atom(&mut self) -> Result<ClassItem, TranslateError> {
+        let c = self.peek().unwrap_or('\0');
+        self.pos += 1;
+        if c != '\\' {
+            return Ok(ClassItem::Range(c, c));
+        }
+        let start = self.pos - 1;
+        let e = self
+            .peek()
+            .ok_or_else(|| self.err("\\", "bad escape (end of pattern)"))?;
+        self.pos += 1;
+        Ok(match e {
+            'd' => ClassItem::Perl(Perl::Digit, false),
+            'D' => ClassItem::Perl(Perl::Digit, true),
+            'w' => ClassItem::Perl(Perl::Word, false),
+            'W' => ClassItem::Perl(Perl::Word, true),
+            's' => ClassItem::Perl(Perl::Space, false),
+            'S' => ClassItem::Perl(Perl::Space, true),
+            'b' => ClassItem::Range('\x08', '\x08'),
+            '1'..='7' => {
+                // Octal: up to 3 digits inside a class.
+                let mut v = e.to_digit(8).unwrap_or(0);
+                for _ in 0..2 {
+                    match self.peek() {
+                        Some(d @ '0'..='7') => {
+                            v = v * 8 + d.to_digit(8).unwrap_or(0);
+                            self.pos += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                if v > 0o377 {
+                    return Err(self.err("\\ooo", "octal escape value outside of range 0-0o377"));
+                }
+                let ch = char::from_u32(v).unwrap_or('\0');
+                ClassItem::Range(ch, ch)
+            }
+            _ => {
+                let ch = self.simple_escape(e, start)?;
+                ClassItem::Range(ch, ch)
+            }
+        })
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut it = s.chars();
+    match it.next() {
+        Some(c) if c == '_' || c.is_alphabetic() => {}
+        _ => return false,
+    }
+    it.all(|c| c == '_' || c.is_alphanumeric())
+}
+
+fn collect_groups<'a>(n: &'a Node, out: &mut Vec<(usize, &'a Node)>) {
+    match n {
+        Node::Capture(i, b) => {
+            out.push((*i, b));
+            collect_groups(b, out);
+        }
+        Node::Group(b) | Node::Atomic(b) => collect_groups(b, out),
+        Node::Look { body, .. } => collect_groups(body, out),
+        Node::Cond { yes, no, .. } => {
+            collect_groups(yes, out);
+            collect_groups(no, out);
+        }
+        Node::Repeat { node, .. } => collect_groups(node, out),
+        Node::Concat(v) | Node::Alt(v) => v.iter().for_each(|x| collect_groups(x, out)),
+        _ => {}
+    }
+}
+
+/// Can `n` consume a `\n`?
+fn can_newline(n: &Node, groups: &[(usize, &Node)]) -> bool {
+    match n {
+        Node::Lit(c, _) => *c == '\n',
+        Node::Dot(s) => *s,
+        Node::Class { items, neg, .. } => class_has_newline(items) != *neg,
+        Node::Perl(p, neg, _) => (*p == Perl::Space) != *neg,
+        Node::Capture(_, b) | Node::Group(b) | Node::Atomic(b) => can_newline(b, groups),
+        Node::Backref(g) => groups.iter().any(|(i, b)| i == g && can_newline(b, groups)),
+        Node::Cond { yes, no, .. } => can_newline(yes, groups) || can_newline(no, groups),
+        Node::Repeat { node, .. } => can_newline(node, groups),
+        Node::Concat(v) | Node::Alt(v) => v.iter().any(|x| can_newline(x, groups)),
+        _ => false,
+    }
+}
+
+fn class_has_newline(items: &[ClassItem]) -> bool {
+    items.iter().any(|it| match it {
+        ClassItem::Range(a, b) => *a <= '\n' && '\n' <= *b,
+        ClassItem::Perl(p, neg) => (*p == Perl::Space) != *neg,
+    })
+}
+
+struct Emitter<'a> {
+    target: Target,
+    groups: Vec<(usize, &'a Node)>,
+    out: String,
+}
+
+fn push_cp(out: &mut String, c: char) {
+    let _ = write!(out, "\\x{{{:x}}}", c as u32);
+}
+
+impl Emitter<'_> {
+    fn relaxed(&self) -> bool {
+        self.target == Target::Gate
+    }
+
+    fn superset(&self) -> bool {
+        matches!(self.target, Target::Superset | Target::Gate)
+    }
+
+    fn perl_body(p: Perl, ascii: bool) -> &'static str {
+        match (p, ascii) {
+            (Perl::Digit, false) => PY_DIGIT,
+            (Perl::Word, false) => PY_WORD,
+            (Perl::Space, false) => PY_SPACE,
+            (Perl::Digit, true) => "0-9",
+            (Perl::Word, true) => "0-9A-Za-z_",
+            (Perl::Space, true) => r"\t-\r ",
+        }
+    }
+
+    /// Prints `\d`/`\w`/`\s` (or their negations) as class items. In the superset targets
+    /// the Unicode sets are widened to "ASCII part + every non-ASCII character" (or narrowed
+    /// to the ASCII part where the item sits in a negated class), which keeps the prefilter a
+    /// superset while making it a small byte-level automaton.
+    fn perl_item(&mut self, p: Perl, neg: bool, ascii: bool, positive_class: bool) {
+        if ascii || !self.superset() {
+            if neg {
+                let _ = write!(self.out, "[^{}]", Self::perl_body(p, ascii));
+            } else {
+                self.out.push_str(Self::perl_body(p, ascii));
+            }
+            return;
+        }
+        let ascii_part = Self::perl_body(p, true);
+        let ascii_part = if p == Perl::Space {
+            "\\t-\\r\\x1c- "
+        } else {
+            ascii_part
+        };
+        // Widen when the item's own polarity (class polarity, flipped by `neg`) is positive.
+        let widen = positive_class != neg;
+        let body = if widen {
+            format!("{ascii_part}\\x{{80}}-\\x{{10FFFF}}")
+        } else {
+            ascii_part.to_string()
+        };
+        if neg {
+            let _ = write!(self.out, "[^{body}]");
+        } else {
+            self.out.push_str(&body);
+        }
+    }
+
+    fn node(&mut self, n: &Node) {
+        match n {
+            Node::Empty => self.out.push_str("(?:)"),
+            Node::Lit(c, icase) => {
+                let has_case = c.to_lowercase().ne(c.to_uppercase());
+                if *icase && has_case {
+                    self.out.push_str("(?i:");
+                }
+                if c.is_alphanumeric() || *c == '_' || *c == ' ' {
+                    self.out.push(*c);
+                } else {
+                    push_cp(&mut self.out, *c);
+                }
+                if *icase && has_case {
+                    self.out.push(')');
+                }
+            }
+            Node::Dot(s) => self.out.push_str(if *s { "(?s:.)" } else { "." }),
+            Node::Class {
+                items,
+                neg,
+                icase,
+                ascii,
+            } => {
+                if *icase {
+                    self.out.push_str("(?i:");
+                }
+                self.out.push('[');
+                if *neg {
+                    self.out.push('^');
+                }
+                if items.is_empty() {
+                    // Python: `[^]...` cannot happen (first `]` is literal); an empty set
+                    // cannot be written in Python either, but keep Rust happy.
+                    self.out.push_str(r"\x{0}&&\x{1}");
+                }
+                for it in items {
+                    match it {
+                        ClassItem::Range(a, b) => {
+                            push_cp(&mut self.out, *a);
+                            if a != b {
+                                self.out.push('-');
+                                push_cp(&mut self.out, *b);
+                            }
+                        }
+                        ClassItem::Perl(p, pneg) => self.perl_item(*p, *pneg, *ascii, !*neg),
+                    }
+                }
+                self.out.push(']');
+                if *icase {
+                    self.out.push(')');
+                }
+            }
+            Node::Perl(p, neg, ascii) => {
+                self.out.push('[');
+                self.perl_item(*p, *neg, *ascii, true);
+                self.out.push(']');
+            }
+            Node::Bol(m) => {
+                if !self.relaxed() {
+                    self.out.push_str(if *m { "(?m:^)" } else { r"\A" });
+                }
+            }
+            Node::Eol(_) => {
+                if !self.relaxed() {
+                    self.out.push_str("(?m:$)");
+                }
+            }
+            Node::StartText => {
+                if !self.relaxed() {
+                    self.out.push_str(r"\A");
+                }
+            }
+            Node::EndText => {
+                if !self.relaxed() {
+                    self.out.push_str(r"\z");
+                }
+            }
+            Node::WordB { neg, ascii } => match self.target {
+                Target::Superset | Target::Gate => {}
+                Target::Regular => self.out.push_str(match (*neg, *ascii) {
+                    (false, false) => r"\b",
+                    (true, false) => r"\B",
+                    (false, true) => r"(?-u:\b)",
+                    (true, true) => r"(?-u:\B)",
+                }),
+                Target::Fancy => {
+                    let w = Self::perl_body(Perl::Word, *ascii);
+                    if *neg {
+                        let _ = write!(self.out, "(?:(?<=[{w}])(?=[{w}])|(?<![{w}])(?![{w}]))");
+                    } else {
+                        let _ = write!(self.out, "(?:(?<=[{w}])(?![{w}])|(?<![{w}])(?=[{w}]))");
+                    }
+                }
+            },
+            Node::Capture(i, b) => {
+                match self.target {
+                    Target::Regular => self.out.push('('),
+                    Target::Fancy => {
+                        let _ = write!(self.out, "(?P<g{i}>");
+                    }
+                    _ => self.out.push_str("(?:"),
+                }
+                self.node(b);
+                self.out.push(')');
+            }
+            Node::Group(b) => {
+                self.out.push_str("(?:");
+                self.node(b);
+                self.out.push(')');
+            }
+            Node::Atomic(b) => {
+                self.out.push_str(if self.target == Target::Fancy {
+                    "(?>"
+                } else {
+                    "(?:"
+                });
+                self.node(b);
+                self.out.push(')');
+            }
+            Node::Look { ahead, neg, body } => {
+                if self.target == Target::Fancy {
+                    self.out.push_str(match (ahead, neg) {
+                        (true, false) => "(?=",
+                        (true, true) => "(?!",
+                        (false, false) => "(?<=",
+                        (false, true) => "(?<!",
+                    });
+                    self.node(body);
+                    self.out.push(')');
+                }
+            }
+            Node::Backref(g) => {
+                if self.target == Target::Fancy {
+                    let _ = write!(self.out, "\\k<g{g}>");
+                } else if let Some((_, b)) = self.groups.iter().find(|(i, _)| i == g) {
+                    let b: &Node = b;
+                    self.out.push_str("(?:");
+                    self.node(b);
+                    self.out.push(')');
+                }
+            }
+            Node::Cond { group, yes, no } => {
+                if self.target == Target::Fancy {
+                    let _ = write!(self.out, "(?(<g{group}>)");
+                    self.node(yes);
+                    self.out.push('|');
+                    self.node(no);
+                    self.out.push(')');
+                } else {
+                    self.out.push_str("(?:");
+                    self.node(yes);
+                    self.out.push('|');
+                    self.node(no);
+                    self.out.push(')');
+                }
+            }
+            Node::Repeat {
+                node,
+                min,
+                max,
+                kind,
+            } => {
+                let possessive = *kind == RepKind::Possessive && self.target == Target::Fancy;
+                if possessive {
+                    self.out.push_str("(?>");
+                }
+                self.out.push_str("(?:");
+                self.node(node);
+                self.out.push(')');
+                match (min, max) {
+                    (0, None) => self.out.push('*'),
+                    (1, None) => self.out.push('+'),
+                    (0, Some(1)) => self.out.push('?'),
+                    (m, None) => {
+                        let _ = write!(self.out, "{{{m},}}");
+                    }
+                    (m, Some(x)) if m == x => {
+                        let _ = write!(self.out, "{{{m}}}");
+                    }
+                    (m, Some(x)) => {
+                        let _ = write!(self.out, "{{{m},{x}}}");
+                    }
+                }
+                if *kind == RepKind::Lazy && !self.superset() {
+                    self.out.push('?');
+                }
+                if possessive {
+                    self.out.push(')');
+                }
+            }
+            Node::Concat(v) => v.iter().for_each(|x| self.node(x)),
+            Node::Alt(v) => {
+                self.out.push_str("(?:");
+                for (k, x) in v.iter().enumerate() {
+                    if k > 0 {
+                        self.out.push('|');
+                    }
+                    self.node(x);
+                }
+                self.out.push(')');
+            }
+        }
+    }
+
+    /// Prints the prefix-closed relaxation of `n` (see [`Target::Gate`]); returns true
+    /// when the output was cut (nothing after it may be printed).
+    fn gate(&mut self, n: &Node) -> bool {
+        let groups = self.groups.clone();
+        if !can_newline(n, &groups) {
+            self.node(n);
+            return false;
+        }
+        match n {
+            Node::Concat(v) => {
+                for x in v {
+                    if self.gate(x) {
+                        return true;
+                    }
+                }
+                false
+            }
+            Node::Alt(v) => {
+                self.out.push_str("(?:");
+                for (k, x) in v.iter().enumerate() {
+                    if k > 0 {
+                        self.out.push('|');
+                    }
+                    self.gate(x);
+                }
+                self.out.push(')');
+                true
+            }
+            Node::Capture(_, b) | Node::Group(b) | Node::Atomic(b) => {
+                self.out.push_str("(?:");
+                self.gate(b);
+                self.out.push(')');
+                true
+            }
+            // A repeated element, a class or literal that can take the `\n`: cut here.
+            _ => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(p: &str) -> Translated {
+        translate(p, false).unwrap_or_else(|e| panic!("{p}: {e}"))
+    }
+
+    fn rx(s: &str) -> regex_automata::meta::Regex {
+        regex_automata::meta::Regex::new(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn fancy(s: &str) -> fancy_regex::Regex {
+        fancy_regex::Regex::new(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn m(p: &str, hay: &str) -> bool {
+        let tr = t(p);
+        let f = fancy(&tr.emit(Target::Fancy).unwrap())
+            .is_match(hay)
+            .unwrap();
+        let s = rx(&tr.emit(Target::Superset).unwrap()).is_match(hay);
+        assert!(!f || s, "superset of {p} rejects {hay:?}");
+        if tr.is_regular() {
+            let r = rx(&tr.emit(Target::Regular).unwrap()).is_match(hay);
+            if hay.is_ascii() || !tr.has_word_boundary {
+                assert_eq!(r, f, "{p} on {hay:?}");
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn python_only_syntax() {
+        assert!(m(r"^\(\d{,3}\)$", "(12)\n"));
+        assert!(!m(r"^\(\d{,3}\)$", "(1234)\n"));
+        assert!(m(r"\({{(?:\d+,){3}\d+},\d+}\)", "({{1,2,3,4},5})\n"));
+        assert!(m(r"(Horde|{[^}]+})", "{x}\n"));
+        assert!(m(r"^a[^[]*b$", "axxb\n"));
+        assert!(m(r"\<\S+@\S+\.\S+\>", "<a@b.c>\n"));
+        assert!(!m(r"\<W\>", "W\n"));
+        assert!(m(r"a\Z", "xa"));
+        assert!(!m(r"a\Z", "xa\n"));
+        assert!(m(r"\101\0", "A\0"));
+        assert!(m(r"(?P<x>ab)-(?P=x)", "ab-ab\n"));
+        assert!(!m(r"(?P<x>ab)-(?P=x)", "ab-ac\n"));
+        assert!(m(r"(a)?(?(1)b|c)", "c\n"));
+        assert!(m(r"[a&&b]", "&\n"));
+        assert!(m(r"[--]", "-\n"));
+        assert!(m(r"[~~]", "~\n"));
+        assert!(m(r"x{}", "x{}\n"));
+        assert!(m(r"x{a}", "x{a}\n"));
+        assert!(m(r"x{,}", "xxx\n"));
+        assert!(m(r"[]a]", "]\n"));
+        assert!(m(r"[a-]", "-\n"));
+    }
+
+    #[test]
+    fn dollar_before_final_newline() {
+        assert!(m(r"^a$", "a\n"));
+        assert!(!m(r"^a$", "ab\n"));
+        assert!(m(r"^a\s$", "a\n"));
+        assert!(m(r"^a\s*$", "a \n"));
+    }
+
+    #[test]
+    fn unicode_classes_follow_python() {
+        assert!(m(r"^\w$", "²\n"));
+        assert!(!m(r"^\w$", "\u{301}\n"));
+        assert!(m(r"^\s$", "\x1c\n"));
+        assert!(m(r"^\d$", "٣\n"));
+        assert!(!m(r"a\b", "a²"));
+        assert!(m(r"a\b", "a\u{301}"));
+        assert!(m(r"(?a)^\w$", "a\n"));
+        assert!(!m(r"(?a)^\w$", "é\n"));
+    }
+
+    #[test]
+    fn errors_name_the_construct() {
+        let e = translate(r"a\q", false).unwrap_err();
+        assert_eq!(e.construct, r"\q");
+        assert!(translate(r"(?P<a>x)(?P<a>y)", false).is_err());
+        assert!(translate(r"a**", false).is_err());
+        assert!(translate(r"x(?i)y", false).is_err());
+        assert!(translate(r"(?i)y", false).is_ok());
+        assert!(translate(r"[z-a]", false).is_err());
+        assert!(translate(r"(?P=nope)", false).is_err());
+        assert!(translate(r"(a", false).is_err());
+    }
+
+    #[test]
+    fn ip6_lookbehind_is_regular() {
+        let tr = t(&format!("^(?P<ip6>{IP6_RE})$"));
+        assert!(tr.is_regular());
+        assert!(m(&format!("^(?P<ip6>{IP6_RE})$"), "2001:db8::\n"));
+    }
+
+    #[test]
+    fn gate_cuts_before_newline_consumers() {
+        let tr = t(r"^foo \S+ bar\s*$");
+        assert_eq!(
+            tr.emit(Target::Gate).unwrap(),
+            r"foo (?:[[^\t-\r\x1c- ]])+ bar"
+        );
+        let tr = t(r"^x(?:a|b\n)c");
+        assert_eq!(tr.emit(Target::Gate).unwrap(), "x(?:(?:a|b))");
+    }
+
+    #[test]
+    fn group_names_in_order() {
+        let tr = t(r"(?P<a>x)(y)(?P<b>z)");
+        let names: Vec<_> = tr.names().collect();
+        assert_eq!(names, vec![(1, "a"), (3, "b")]);
+    }
+}
