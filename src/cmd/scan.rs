@@ -24,11 +24,7 @@ pub struct Filters {
 /// Resolves `--filter` values (filter names, files or literal regexes) like `regex` does.
 pub fn resolve_filters(confdir: &Path, specs: &[String]) -> Result<Filters> {
     let default = ["asterisk".to_string()];
-    let specs = if specs.is_empty() {
-        &default[..]
-    } else {
-        specs
-    };
+    let specs = if specs.is_empty() { &default[..] } else { specs };
     let mut f = Filters {
         regexes: Vec::new(),
         datepatterns: Vec::new(),
@@ -47,14 +43,7 @@ pub fn resolve_filters(confdir: &Path, specs: &[String]) -> Result<Filters> {
                     );
                 }
                 let origin = format!("{:?}", d.origin);
-                (
-                    d.name,
-                    d.prefregex,
-                    d.failregex,
-                    d.ignoreregex,
-                    d.datepattern,
-                    origin,
-                )
+                (d.name, d.prefregex, d.failregex, d.ignoreregex, d.datepattern, origin)
             }
             RegexArg::Literal(r) => (
                 format!("regex{}", f.regexes.len() + 1),
@@ -198,14 +187,8 @@ pub fn scan_all(
             .groups
             .iter()
             .map(|g| {
-                DateDetector::new(
-                    g.datepattern.as_deref(),
-                    DateOptions {
-                        now,
-                        default_tz: tz,
-                    },
-                )
-                .with_context(|| format!("date pattern {:?}", g.datepattern))
+                DateDetector::new(g.datepattern.as_deref(), DateOptions { now, default_tz: tz })
+                    .with_context(|| format!("date pattern {:?}", g.datepattern))
             })
             .collect::<Result<_>>()?;
         if template_names.is_empty() {
