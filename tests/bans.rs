@@ -22,8 +22,7 @@ use common::{failscan, stdout};
 const T0: i64 = 1_710_057_600;
 
 fn stamp(t: i64) -> String {
-    let d = chrono_like(T0 + t);
-    d
+    chrono_like(T0 + t)
 }
 
 /// `YYYY-MM-DD hh:mm:ss` of an epoch time (UTC), without a date library: the offsets used

@@ -829,6 +829,7 @@ mod tests {
         ActionRef {
             action: file.into(),
             name: name.into(),
+            actname: file.into(),
             params: vec![],
         }
     }
