@@ -639,6 +639,11 @@ pub fn run(args: BansArgs) -> Result<Exit> {
         .filter(|p| !p.recidive)
         .map(|p| p.def.name.clone())
         .collect();
+    if args.fail2ban_log.is_some() && !plans.iter().any(|p| p.recidive) {
+        eprintln!(
+            "failscan: warning: --fail2ban-log is read only for a recidive jail, and none is selected"
+        );
+    }
     if let Some(log) = &args.fail2ban_log {
         let skip: Vec<&str> = replayed.iter().map(String::as_str).collect();
         for j in 0..plans.len() {
