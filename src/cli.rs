@@ -171,14 +171,24 @@ pub struct BansArgs {
     /// Set name prefix (fail2ban's is `f2b-`; older setups used `fail2ban-`).
     #[arg(long = "set-prefix", default_value = "f2b-")]
     pub set_prefix: String,
+    /// Entry timeouts in the ipset file: the remaining ban time, or 0 (permanent) like
+    /// fail2ban's own actions, which delete entries themselves at unban.
+    #[arg(long = "timeouts", value_enum, default_value_t = SetTimeouts::Remaining)]
+    pub timeouts: SetTimeouts,
+    /// Do not append `-exist` to the ipset lines (loading then fails on existing sets).
+    #[arg(long = "no-exist")]
+    pub no_exist: bool,
+    /// Table of the nft file (family inet).
+    #[arg(long = "nft-table", default_value = "f2b-failscan")]
+    pub nft_table: String,
     /// Override maxretry for every replayed jail.
-    #[arg(long = "maxretry")]
+    #[arg(long = "maxretry", allow_negative_numbers = true)]
     pub maxretry: Option<i64>,
     /// Override findtime (fail2ban time syntax) for every replayed jail.
-    #[arg(long = "findtime")]
+    #[arg(long = "findtime", allow_hyphen_values = true)]
     pub findtime: Option<String>,
     /// Override bantime (fail2ban time syntax, -1 = permanent) for every replayed jail.
-    #[arg(long = "bantime")]
+    #[arg(long = "bantime", allow_hyphen_values = true)]
     pub bantime: Option<String>,
     /// Counterfactual: failures during an active ban are dropped by the firewall.
     #[arg(long = "firewall-drops")]
@@ -192,7 +202,14 @@ pub struct BansArgs {
     /// Time zone for dates without one.
     #[arg(long = "timezone", alias = "TZ")]
     pub timezone: Option<String>,
-    /// No progress bar.
+    /// No progress bar and no summary on standard error (warnings are still printed).
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+}
+
+/// `--timeouts` of `bans`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SetTimeouts {
+    Remaining,
+    Zero,
 }
