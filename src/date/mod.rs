@@ -132,7 +132,9 @@ impl Builder {
     }
 
     fn get_pattern(&mut self, pattern: &str, key: Option<&str>) -> Result<usize, DateError> {
-        let key = key.map(str::to_string).unwrap_or_else(|| cache_key(pattern));
+        let key = key
+            .map(str::to_string)
+            .unwrap_or_else(|| cache_key(pattern));
         if let Some(&id) = self.cache.get(&key) {
             return Ok(id);
         }
@@ -267,11 +269,7 @@ fn build(datepattern: Option<&str>, ctx: BuildCtx, lazy: bool) -> Result<Builder
 /// datepattern, e.g. `{^LN-BEG} : Default Detectors`.
 pub fn describe_datepattern(p: &str) -> Result<String, DateError> {
     let year = convert::local_naive(chrono::Utc::now().timestamp());
-    let b = build(
-        Some(p),
-        BuildCtx::new(chrono::Datelike::year(&year)),
-        false,
-    )?;
+    let b = build(Some(p), BuildCtx::new(chrono::Datelike::year(&year)), false)?;
     let name = if b.order.is_empty() || b.order.len() > 2 {
         "Default Detectors".to_string()
     } else {
@@ -396,7 +394,13 @@ impl DateDetector {
 
     /// Searches template `id` in `line[..to]` from byte `from` (Python `search(line, pos,
     /// endpos)`), through the fast matcher when it applies.
-    fn search<'t>(&mut self, id: usize, line: &'t str, from: usize, to: usize) -> Option<Found<'t>> {
+    fn search<'t>(
+        &mut self,
+        id: usize,
+        line: &'t str,
+        from: usize,
+        to: usize,
+    ) -> Option<Found<'t>> {
         let t = &self.templates[id];
         if from == 0 && to == line.len() {
             if let Some(kind) = t.fast {
@@ -426,7 +430,11 @@ impl DateDetector {
             return None;
         }
         // A backtrack-limit error counts as "no match" rather than aborting the scan.
-        let caps = t.regex.captures_from_pos(&line[..to], from).ok().flatten()?;
+        let caps = t
+            .regex
+            .captures_from_pos(&line[..to], from)
+            .ok()
+            .flatten()?;
         let g0 = caps.get(0)?;
         Some(Found {
             s0: g0.start(),
@@ -541,12 +549,12 @@ impl DateDetector {
         } else {
             let t = &self.templates[id];
             match (&t.kind, &m.data) {
-                (Kind::Pattern, Data::Fast(f)) => self.conv.to_unix(f),
+                (Kind::Pattern, Data::Fast(f)) => self.conv.unix_time(f),
                 (Kind::Pattern, Data::Re(c)) => {
                     let names = t.regex.capture_names().flatten();
                     let groups = names.filter_map(|n| c.name(n).map(|v| (n, v.as_str())));
                     let f = Fields::from_groups(groups);
-                    self.conv.to_unix(&f)
+                    self.conv.unix_time(&f)
                 }
                 (Kind::Epoch { long, group }, Data::Re(c)) => {
                     c.get(*group).and_then(|v| epoch_value(v.as_str(), *long))
@@ -570,9 +578,8 @@ impl DateDetector {
 
     /// fail2ban's `_reorderTemplate`: bubble the winner up depending on its weight.
     fn reorder(&mut self, num: usize) -> usize {
-        let weight = |e: &Entry, t: &[Template]| {
-            e.hits as f64 * t[e.id].weight / (e.distance.max(1) as f64)
-        };
+        let weight =
+            |e: &Entry, t: &[Template]| e.hits as f64 * t[e.id].weight / (e.distance.max(1) as f64);
         let w = weight(&self.order[num], &self.templates);
         let mut pos = if self.first_unused < num {
             self.first_unused

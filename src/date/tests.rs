@@ -5,7 +5,10 @@ use super::*;
 
 fn opts() -> DateOptions {
     // 2026-11-25 11:41:00 UTC, fixed zone so results do not depend on the process TZ.
-    DateOptions { now: 1_795_606_860, default_tz: Some(0) }
+    DateOptions {
+        now: 1_795_606_860,
+        default_tz: Some(0),
+    }
 }
 
 #[test]
@@ -109,9 +112,18 @@ fn template_lists_match_fail2ban() {
     let now = chrono::Utc::now().timestamp();
     for (p, exp) in PATTERNS.iter().zip(expected) {
         let dp = if p.is_empty() { None } else { Some(*p) };
-        let ours = DateDetector::new(dp, DateOptions { now, default_tz: None });
+        let ours = DateDetector::new(
+            dp,
+            DateOptions {
+                now,
+                default_tz: None,
+            },
+        );
         if exp == serde_json::json!("ERR") {
-            assert!(ours.is_err(), "pattern {p:?}: fail2ban refuses it, we accept it");
+            assert!(
+                ours.is_err(),
+                "pattern {p:?}: fail2ban refuses it, we accept it"
+            );
             continue;
         }
         let ours = ours.unwrap_or_else(|e| panic!("pattern {p:?}: {e}"));
@@ -122,10 +134,25 @@ fn template_lists_match_fail2ban() {
         for (k, e) in exp.iter().enumerate() {
             let id = ours.order[k].id;
             let t = &ours.templates[id];
-            assert_eq!(t.name, e[0].as_str().unwrap_or_default(), "pattern {p:?} #{k} name");
-            assert_eq!(regexes[k].1, e[1].as_str().unwrap_or_default(), "pattern {p:?} #{k} regex");
-            assert_eq!(u64::from(t.flags), e[2].as_u64().unwrap_or(99), "pattern {p:?} #{k} flags");
-            assert_eq!(t.weight, e[3].as_f64().unwrap_or(-1.0), "pattern {p:?} #{k} weight");
+            // fail2ban's own name for %Exk/%Exl depends on Python's hash seed.
+            let want = e[0].as_str().unwrap_or_default();
+            let want = want.replace("Ex%k", "%Exk").replace("Ex%l", "%Exl");
+            assert_eq!(t.name, want, "pattern {p:?} #{k} name");
+            assert_eq!(
+                regexes[k].1,
+                e[1].as_str().unwrap_or_default(),
+                "pattern {p:?} #{k} regex"
+            );
+            assert_eq!(
+                u64::from(t.flags),
+                e[2].as_u64().unwrap_or(99),
+                "pattern {p:?} #{k} flags"
+            );
+            assert_eq!(
+                t.weight,
+                e[3].as_f64().unwrap_or(-1.0),
+                "pattern {p:?} #{k} weight"
+            );
         }
     }
 }
@@ -219,11 +246,31 @@ const ASTERISK_DATES: &[&str] = &[
 
 fn runs() -> Vec<Run> {
     vec![
-        Run { datepattern: None, timezone: None, dates: DEFAULT_DATES },
-        Run { datepattern: Some("{^LN-BEG}"), timezone: None, dates: ASTERISK_DATES },
-        Run { datepattern: None, timezone: Some("UTC+0200"), dates: ASTERISK_DATES },
-        Run { datepattern: Some("{^LN-BEG}"), timezone: Some("CET"), dates: DEFAULT_DATES },
-        Run { datepattern: Some("^{DATE}"), timezone: Some("GMT-05:30"), dates: DEFAULT_DATES },
+        Run {
+            datepattern: None,
+            timezone: None,
+            dates: DEFAULT_DATES,
+        },
+        Run {
+            datepattern: Some("{^LN-BEG}"),
+            timezone: None,
+            dates: ASTERISK_DATES,
+        },
+        Run {
+            datepattern: None,
+            timezone: Some("UTC+0200"),
+            dates: ASTERISK_DATES,
+        },
+        Run {
+            datepattern: Some("{^LN-BEG}"),
+            timezone: Some("CET"),
+            dates: DEFAULT_DATES,
+        },
+        Run {
+            datepattern: Some("^{DATE}"),
+            timezone: Some("GMT-05:30"),
+            dates: DEFAULT_DATES,
+        },
         Run {
             datepattern: Some("EPOCH"),
             timezone: None,
@@ -240,22 +287,43 @@ fn runs() -> Vec<Run> {
         Run {
             datepattern: Some("LEPOCH"),
             timezone: None,
-            dates: &["1705312800123", "1705312800123456", "1705312800.5", "1705312800123.25", "x 1705312800"],
+            dates: &[
+                "1705312800123",
+                "1705312800123456",
+                "1705312800.5",
+                "1705312800123.25",
+                "x 1705312800",
+            ],
         },
         Run {
             datepattern: Some("TAI64N"),
             timezone: None,
-            dates: &["@4000000065a4ff2a00000000", "x @4000000065a4ff2a00000001 y", "@40000000"],
+            dates: &[
+                "@4000000065a4ff2a00000000",
+                "x @4000000065a4ff2a00000001 y",
+                "@40000000",
+            ],
         },
         Run {
             datepattern: Some("%d/%b/%Y:%H:%M:%S %z"),
             timezone: Some("-0130"),
-            dates: &["15/Jan/2024:10:00:00 +0100", "15/jan/2024:10:00:00 -0000", "15/Jan/2024:10:00:00 x", "[15/Jan/1999:10:00:00 +01:30]"],
+            dates: &[
+                "15/Jan/2024:10:00:00 +0100",
+                "15/jan/2024:10:00:00 -0000",
+                "15/Jan/2024:10:00:00 x",
+                "[15/Jan/1999:10:00:00 +01:30]",
+            ],
         },
         Run {
             datepattern: Some("^%Y-%m-%d %H:%M:%S\nlog {EPOCH}\n%H:%M:%S"),
             timezone: None,
-            dates: &["2024-01-15 10:00:00", "log 1705312800 x", "x 00:00:03 y", " 2024-01-15 10:00:00", "x 2024-01-15 10:00:00"],
+            dates: &[
+                "2024-01-15 10:00:00",
+                "log 1705312800 x",
+                "x 00:00:03 y",
+                " 2024-01-15 10:00:00",
+                "x 2024-01-15 10:00:00",
+            ],
         },
         Run {
             datepattern: Some("{NONE}"),
@@ -271,7 +339,10 @@ fn parse_rows(out: &str) -> Vec<(String, Option<f64>, String)> {
         .filter(|l| l.starts_with("['"))
         .map(|l| {
             let parts: Vec<&str> = l.splitn(3, ",\t").collect();
-            let ip = parts[0].trim_start_matches("['").trim_end_matches('\'').to_string();
+            let ip = parts[0]
+                .trim_start_matches("['")
+                .trim_end_matches('\'')
+                .to_string();
             let time = parts[1].parse::<f64>().ok();
             let pre = parts[2]
                 .split_once("{'pre': '")
@@ -325,8 +396,8 @@ fn differential_against_fail2ban_regex() {
         }
         let now = chrono::Utc::now().timestamp();
         let default_tz = run.timezone.map(|t| parse_timezone(t).expect("tz"));
-        let mut det = DateDetector::new(run.datepattern, DateOptions { now, default_tz })
-            .expect("detector");
+        let mut det =
+            DateDetector::new(run.datepattern, DateOptions { now, default_tz }).expect("detector");
         let mut row_args = args.clone();
         row_args.extend(["-o", "row", &log, regex]);
         let (code, out) = super::oracle::fail2ban_regex(&row_args).expect("run");
@@ -362,8 +433,11 @@ fn differential_against_fail2ban_regex() {
         hit_args.extend([log.as_str(), regex]);
         let (code, out) = super::oracle::fail2ban_regex(&hit_args).expect("run");
         assert_eq!(code, 0, "run {r}: {out}");
-        let ours: Vec<(String, u64)> =
-            det.template_hits().into_iter().filter(|(_, h)| *h > 0).collect();
+        let ours: Vec<(String, u64)> = det
+            .template_hits()
+            .into_iter()
+            .filter(|(_, h)| *h > 0)
+            .collect();
         assert_eq!(ours, parse_hits(&out), "run {r}: date template hits");
         if let Some(p) = run.datepattern {
             // The value is printed raw, so a multi-line pattern spans several output lines.

@@ -7,5 +7,8 @@ const FILTERS: &[(&str, &str)] = &[];
 
 /// Returns the text of the embedded filter `name`, if failscan ships one.
 pub fn embedded_filter(name: &str) -> Option<&'static str> {
-    FILTERS.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    FILTERS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
