@@ -244,8 +244,38 @@ const ASTERISK_DATES: &[&str] = &[
     "[2024-03-10 08:15:03] NOTICE[123] chan_sip.c:",
 ];
 
+/// A deterministic shuffle of `pool` with repeats (xorshift), to stress template reordering.
+fn shuffled(pool: &[&'static str], seed: u64, n: usize) -> &'static [&'static str] {
+    let mut x = seed;
+    let v: Vec<&'static str> = (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Runs of the same format, as in real logs, mixed with switches.
+            pool[(x % pool.len() as u64) as usize]
+        })
+        .collect();
+    Vec::leak(v)
+}
+
 fn runs() -> Vec<Run> {
     vec![
+        Run {
+            datepattern: None,
+            timezone: None,
+            dates: shuffled(DEFAULT_DATES, 0x9e37_79b9, 400),
+        },
+        Run {
+            datepattern: None,
+            timezone: None,
+            dates: shuffled(&DEFAULT_DATES[..12], 7, 300),
+        },
+        Run {
+            datepattern: Some("{^LN-BEG}"),
+            timezone: None,
+            dates: shuffled(ASTERISK_DATES, 12345, 300),
+        },
         Run {
             datepattern: None,
             timezone: None,
