@@ -56,6 +56,11 @@ pub struct DateOptions {
 }
 
 /// The date found in one line.
+///
+/// What the caller still does, as fail2ban's `Filter.processLine` (spec 2.3, 4.8): cut
+/// `start..end` out of the line; for an empty date text use "now"; when `time` is None (or no
+/// date was found), fail2ban-regex falls back to the previous line's date, *without* cutting,
+/// if that date is later than now − 60 s, and otherwise reports the failure with no time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DateMatch {
     /// Byte range of the date text (capture group 1); the caller cuts it out of the line.
@@ -98,6 +103,9 @@ pub struct DateDetector {
     first_unused: usize,
     conv: Converter,
     years: Arc<Vec<u16>>,
+    /// Searches answered by the hand-written matcher (tests check the hot path is taken).
+    #[cfg(test)]
+    fast_answers: u64,
 }
 
 /// Builds the template list like fail2ban's `appendTemplate`/`addDefaultTemplate`, with a
@@ -389,6 +397,8 @@ impl DateDetector {
             first_unused: 0,
             conv,
             years: Arc::new(years),
+            #[cfg(test)]
+            fast_answers: 0,
         })
     }
 
@@ -404,7 +414,12 @@ impl DateDetector {
         let t = &self.templates[id];
         if from == 0 && to == line.len() {
             if let Some(kind) = t.fast {
-                match fast::match_line(kind, line, &self.years) {
+                let answer = fast::match_line(kind, line, &self.years);
+                #[cfg(test)]
+                if answer != fast::Fast::Decline {
+                    self.fast_answers += 1;
+                }
+                match answer {
                     fast::Fast::Match { end, g1, fields } => {
                         self.raw_hits[id] += 1;
                         return Some(Found {
@@ -612,6 +627,19 @@ impl DateDetector {
         self.order
             .iter()
             .map(|e| (self.templates[e.id].name.clone(), e.hits))
+            .collect()
+    }
+
+    /// Like [`Self::template_hits`], but with hit counts merged from several clones
+    /// (`hits[id]`, e.g. the element-wise sum of their [`Self::hits_by_id`]), listed in this
+    /// detector's current order.
+    pub fn template_hits_with(&self, hits: &[u64]) -> Vec<(String, u64)> {
+        self.order
+            .iter()
+            .map(|e| {
+                let n = hits.get(e.id).copied().unwrap_or(0);
+                (self.templates[e.id].name.clone(), n)
+            })
             .collect()
     }
 

@@ -20,6 +20,70 @@ fn asterisk_line() {
     assert_eq!(m.time, Some(1_705_312_800.0));
 }
 
+#[test]
+fn asterisk_and_syslog_lines_use_the_fast_path() {
+    for dp in [Some("{^LN-BEG}"), None] {
+        let mut d = DateDetector::new(dp, opts()).unwrap();
+        let lines = [
+            "[2024-03-10 08:15:01] NOTICE[1] chan_sip.c: a",
+            "[2024-03-10 08:15:02.123] NOTICE[1] chan_sip.c: b",
+            "[2024-03-10 08:15:03] NOTICE[1] chan_sip.c: c",
+        ];
+        for l in lines {
+            assert!(d.detect(l).and_then(|m| m.time).is_some());
+        }
+        assert_eq!(d.fast_answers, 3, "datepattern {dp:?}");
+        let mut d = DateDetector::new(dp, opts()).unwrap();
+        for l in ["[Mar 10 08:15:01] NOTICE[1] a", "Mar 10 08:15:02 host x: b"] {
+            assert!(d.detect(l).and_then(|m| m.time).is_some());
+        }
+        // The first syslog line is a miss of the (first) ISO matcher plus a syslog hit.
+        assert!(d.fast_answers >= 2, "datepattern {dp:?}");
+    }
+}
+
+#[test]
+fn merged_hits_follow_current_order() {
+    let mut a = DateDetector::new(Some("{^LN-BEG}"), opts()).unwrap();
+    let mut b = a.clone();
+    a.detect("[2024-03-10 08:15:01] x");
+    b.detect("[2024-03-10 08:15:01] x");
+    b.detect("Mar 10 08:15:01 y");
+    let sum: Vec<u64> = a
+        .hits_by_id()
+        .iter()
+        .zip(b.hits_by_id())
+        .map(|(x, y)| x + y)
+        .collect();
+    let merged = a.template_hits_with(&sum);
+    assert_eq!(merged[0].1, 2);
+    assert_eq!(merged.iter().map(|h| h.1).sum::<u64>(), 3);
+    assert_eq!(a.names_by_id().len(), a.hits_by_id().len());
+}
+
+#[test]
+fn impossible_date_is_cut_without_time() {
+    let mut d = DateDetector::new(Some("{^LN-BEG}"), opts()).unwrap();
+    let line = "[2024-02-30 10:00:00] x";
+    let m = d.detect(line).unwrap();
+    assert_eq!((m.start, m.end, m.time), (1, 20, None));
+    assert!(d.detect("[2099-01-15 10:00:00] x").is_none());
+}
+
+#[test]
+fn invalid_patterns_and_zones() {
+    assert!(DateDetector::new(Some("%Q"), opts()).is_err());
+    assert!(matches!(
+        DateDetector::new(Some("%Y\n%Y"), opts()),
+        Err(DateError::Duplicate(_))
+    ));
+    assert_eq!(
+        describe_datepattern("{^LN-BEG}").unwrap(),
+        "{^LN-BEG} : Default Detectors"
+    );
+    assert_eq!(describe_datepattern("EPOCH").unwrap(), "EPOCH : Epoch");
+}
+
 /// Datepattern values whose template lists are compared with fail2ban's own classes.
 const PATTERNS: &[&str] = &[
     "",
