@@ -30,8 +30,9 @@ pub enum DateError {
     /// fail2ban-regex: `ERROR: Unknown or unsupported time zone: 'Europe/Berlin'`, exit 255.
     #[error("Unknown or unsupported time zone: '{0}'")]
     UnknownTimeZone(String),
-    /// A well-formed abbreviation missing from fail2ban's table (Python raises a KeyError).
-    #[error("Unknown or unsupported time zone: unknown abbreviation '{0}'")]
+    /// A well-formed abbreviation missing from fail2ban's table. Python raises a KeyError, so
+    /// fail2ban-regex prints just `ERROR: 'ABC'` (exit 255).
+    #[error("'{0}'")]
     UnknownTimeZoneAbbreviation(String),
     /// A `%` that starts no directive, or similar (fail2ban raises the same message).
     #[error("Failed to set datepattern '{pattern}' (may be an invalid format or unescaped percent char): {reason}")]

@@ -544,3 +544,35 @@ fn differential_against_fail2ban_regex() {
         }
     }
 }
+
+#[test]
+fn timezone_errors_match_fail2ban_regex() {
+    if !super::oracle::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("tz.log");
+    std::fs::write(&log, "2024-01-15 10:00:00 x\n").expect("write");
+    let log = log.to_string_lossy().into_owned();
+    for tz in [
+        "Europe/Berlin",
+        "ABC",
+        "+2",
+        "UTC+0200",
+        "GMT-05:30",
+        "-0130",
+        "CET",
+        "NZDT+01",
+        "AB",
+    ] {
+        let (code, out) =
+            super::oracle::fail2ban_regex(&["--timezone", tz, &log, "from <HOST>"]).expect("run");
+        match parse_timezone(tz) {
+            Ok(_) => assert_eq!(code, 0, "{tz}: {out}"),
+            Err(e) => {
+                assert_eq!(code, 255, "{tz}");
+                assert!(out.contains(&format!("ERROR: {e}\n")), "{tz}: {out}");
+            }
+        }
+    }
+}
