@@ -231,14 +231,24 @@ impl Runner<'_> {
         let mut time = None;
         self.text.clear();
         match self.detector.detect(line) {
-            Some(m) if m.end > m.start => {
-                self.text.push_str(&line[..m.start]);
-                self.text.push_str(&line[m.end..]);
-                if let Some(t) = m.time {
+            Some(m) if m.end > m.start => match (m.time, self.recent_date()) {
+                (Some(t), _) => {
+                    self.text.push_str(&line[..m.start]);
+                    self.text.push_str(&line[m.end..]);
                     time = Some(t);
                     self.last_date = Some(t);
                 }
-            }
+                // An unparsable date (Feb 30): fail2ban takes the last date if it is recent
+                // and then matches the whole line, date text included.
+                (None, Some(recent)) => {
+                    self.text.push_str(line);
+                    time = Some(recent);
+                }
+                (None, None) => {
+                    self.text.push_str(&line[..m.start]);
+                    self.text.push_str(&line[m.end..]);
+                }
+            },
             Some(m) => {
                 // An empty date match ({NONE}): the last date if recent, else now.
                 self.text.push_str(&line[..m.start]);

@@ -71,7 +71,6 @@ impl Fields {
     pub(crate) fn from_groups<'a>(groups: impl Iterator<Item = (&'a str, &'a str)>) -> Fields {
         let mut f = Fields::default();
         let mut ampm: Option<String> = None;
-        let mut twelve: Option<i64> = None;
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         for (k, v) in groups {
             if k == "p" {
@@ -113,22 +112,14 @@ impl Fields {
                 "d" => f.day = Some(num_or_invalid!() as u32),
                 "H" => f.hour = num_or_invalid!() as u32,
                 "I" => {
-                    twelve = Some(num_or_invalid!());
-                    let mut h = twelve.unwrap_or(0);
-                    match ampm.as_deref() {
-                        None | Some("") | Some("am") => {
-                            if h == 12 {
-                                h = 0;
-                            }
-                        }
-                        Some("pm") => {
-                            if h != 12 {
-                                h += 12;
-                            }
-                        }
-                        _ => {}
-                    }
-                    f.hour = h as u32;
+                    let h = num_or_invalid!();
+                    // No AM/PM means AM; 12 AM is midnight, 12 PM is noon.
+                    f.hour = match ampm.as_deref() {
+                        Some("pm") if h != 12 => h + 12,
+                        Some("pm") => h,
+                        None | Some("") | Some("am") if h == 12 => 0,
+                        _ => h,
+                    } as u32;
                 }
                 "M" => f.minute = num_or_invalid!() as u32,
                 "S" => f.second = num_or_invalid!() as u32,
@@ -161,7 +152,6 @@ impl Fields {
                 _ => {}
             }
         }
-        let _ = twelve;
         f
     }
 }
@@ -191,7 +181,13 @@ pub(crate) fn local_naive(t: i64) -> NaiveDateTime {
         return fallback();
     }
     NaiveDate::from_ymd_opt(tm.tm_year + 1900, (tm.tm_mon + 1) as u32, tm.tm_mday as u32)
-        .and_then(|d| d.and_hms_opt(tm.tm_hour as u32, tm.tm_min as u32, tm.tm_sec.min(59) as u32))
+        .and_then(|d| {
+            d.and_hms_opt(
+                tm.tm_hour as u32,
+                tm.tm_min as u32,
+                tm.tm_sec.min(59) as u32,
+            )
+        })
         .unwrap_or_else(fallback)
 }
 
@@ -247,7 +243,7 @@ impl Converter {
     }
 
     /// The Unix time of the fields, or None where fail2ban's conversion fails (ValueError).
-    pub(crate) fn to_unix(&mut self, f: &Fields) -> Option<f64> {
+    pub(crate) fn unix_time(&mut self, f: &Fields) -> Option<f64> {
         if f.invalid {
             return None;
         }
@@ -370,34 +366,34 @@ mod tests {
         // now 2026-11-25 11:41 UTC, converted with a fixed zone so no mktime is involved
         let mut c = conv("2026-11-25 11:41:00", Some(0));
         assert_eq!(
-            c.to_unix(&f(None, Some(11), Some(26), 10, 0)),
+            c.unix_time(&f(None, Some(11), Some(26), 10, 0)),
             Some(utc("2026-11-26 10:00:00"))
         );
         assert_eq!(
-            c.to_unix(&f(None, Some(11), Some(26), 12, 0)),
+            c.unix_time(&f(None, Some(11), Some(26), 12, 0)),
             Some(utc("2025-11-26 12:00:00"))
         );
         assert_eq!(
-            c.to_unix(&f(None, Some(12), Some(31), 0, 0)),
+            c.unix_time(&f(None, Some(12), Some(31), 0, 0)),
             Some(utc("2025-12-31 00:00:00"))
         );
         assert_eq!(
-            c.to_unix(&f(None, Some(1), Some(15), 0, 0)),
+            c.unix_time(&f(None, Some(1), Some(15), 0, 0)),
             Some(utc("2026-01-15 00:00:00"))
         );
         // time only, in the future: yesterday
         assert_eq!(
-            c.to_unix(&f(None, None, None, 23, 59)),
+            c.unix_time(&f(None, None, None, 23, 59)),
             Some(utc("2026-11-24 23:59:00"))
         );
         // impossible dates
-        assert_eq!(c.to_unix(&f(Some(2024), Some(2), Some(30), 0, 0)), None);
-        assert_eq!(c.to_unix(&f(None, Some(2), Some(29), 0, 0)), None);
+        assert_eq!(c.unix_time(&f(Some(2024), Some(2), Some(30), 0, 0)), None);
+        assert_eq!(c.unix_time(&f(None, Some(2), Some(29), 0, 0)), None);
         let mut bad = f(Some(2024), Some(1), Some(1), 24, 0);
-        assert_eq!(c.to_unix(&bad), None);
+        assert_eq!(c.unix_time(&bad), None);
         bad.hour = 0;
         bad.second = 60;
-        assert_eq!(c.to_unix(&bad), None);
+        assert_eq!(c.unix_time(&bad), None);
     }
 
     #[test]
@@ -405,15 +401,21 @@ mod tests {
         let mut c = conv("2026-11-25 11:41:00", None);
         let mut x = f(Some(2024), Some(1), Some(15), 10, 0);
         x.tzoffset = Some(120);
-        assert_eq!(c.to_unix(&x), Some(1705305600.0));
+        assert_eq!(c.unix_time(&x), Some(1705305600.0));
         let mut c = conv("2026-11-25 11:41:00", Some(-5 * 3600));
         let x = f(Some(2024), Some(1), Some(15), 10, 0);
-        assert_eq!(c.to_unix(&x), Some(utc("2024-01-15 15:00:00")));
+        assert_eq!(c.unix_time(&x), Some(utc("2024-01-15 15:00:00")));
     }
 
     #[test]
     fn fields_from_groups() {
-        let g = [("b", "MAR"), ("d", " 5"), ("H", "8"), ("y", "24"), ("z", "utc")];
+        let g = [
+            ("b", "MAR"),
+            ("d", " 5"),
+            ("H", "8"),
+            ("y", "24"),
+            ("z", "utc"),
+        ];
         let x = Fields::from_groups(g.iter().copied());
         assert_eq!(x.month, Some(3));
         assert_eq!(x.day, Some(5));

@@ -11,7 +11,11 @@ use super::template::FastKind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fast {
     /// Exactly what the regex finds: group 0 is `0..end`, group 1 is `g1`.
-    Match { end: usize, g1: (usize, usize), fields: Fields },
+    Match {
+        end: usize,
+        g1: (usize, usize),
+        fields: Fields,
+    },
     /// Certainly no match anywhere in the line.
     NoMatch,
     /// Not sure: ask the regex.
@@ -50,7 +54,9 @@ fn prefix(s: &[u8]) -> Option<usize> {
 }
 
 fn digit(s: &[u8], i: usize) -> Option<u32> {
-    s.get(i).filter(|b| b.is_ascii_digit()).map(|b| u32::from(b - b'0'))
+    s.get(i)
+        .filter(|b| b.is_ascii_digit())
+        .map(|b| u32::from(b - b'0'))
 }
 
 /// Length of the ASCII digit run at `i`.
@@ -158,7 +164,9 @@ fn iso_rest(s: &[u8], p: usize, years: &[u16]) -> Option<Fast> {
         return None;
     }
     let sep = *s.get(p + 4).filter(|b| b"-/.".contains(b))?;
-    let (m, i) = small(s, p + 5, sep, |a, b| (a == 0 && b >= 1) || (a == 1 && b <= 2))?;
+    let (m, i) = small(s, p + 5, sep, |a, b| {
+        (a == 0 && b >= 1) || (a == 1 && b <= 2)
+    })?;
     if m == 0 {
         return None;
     }
@@ -215,7 +223,10 @@ fn name3(s: &[u8], i: usize, list: &[&[u8; 3]]) -> Option<usize> {
 
 fn syslog(s: &[u8], p: usize, years: &[u16]) -> Fast {
     // Non-ASCII letters may case-fold onto ASCII ones (e.g. U+017F onto `s`).
-    if s[p.min(s.len())..(p + 8).min(s.len())].iter().any(|b| *b >= 0x80) {
+    if s[p.min(s.len())..(p + 8).min(s.len())]
+        .iter()
+        .any(|b| *b >= 0x80)
+    {
         return Fast::Decline;
     }
     let mut i = p;
@@ -304,12 +315,16 @@ mod tests {
     fn reference() -> Reference {
         let ctx = BuildCtx::new(2026);
         let t = |i: usize| {
-            pattern_template(&format!("{{^LN-BEG}}{}", DEFAULT_PATTERNS[i]), &ctx).expect("template")
+            pattern_template(&format!("{{^LN-BEG}}{}", DEFAULT_PATTERNS[i]), &ctx)
+                .expect("template")
         };
         Reference {
             iso: t(0),
             syslog: t(1),
-            years: year_prefixes(2026).iter().filter_map(|p| p.parse().ok()).collect(),
+            years: year_prefixes(2026)
+                .iter()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
         }
     }
 
@@ -337,7 +352,10 @@ mod tests {
     /// Checks one line on both fast matchers; returns how many of the two were decided.
     fn agree(r: &Reference, line: &str) -> usize {
         let mut decided = 0;
-        for (kind, t) in [(FastKind::IsoLineBegin, &r.iso), (FastKind::SyslogLineBegin, &r.syslog)] {
+        for (kind, t) in [
+            (FastKind::IsoLineBegin, &r.iso),
+            (FastKind::SyslogLineBegin, &r.syslog),
+        ] {
             let fast = match_line(kind, line, &r.years);
             if fast == Fast::Decline {
                 continue;
@@ -345,7 +363,8 @@ mod tests {
             decided += 1;
             let mut want = by_regex(t, line);
             // The regex path also reads the weekday and ignores `%f`; compare like for like.
-            if let (Fast::Match { fields: a, .. }, Fast::Match { fields: b, .. }) = (&fast, &mut want)
+            if let (Fast::Match { fields: a, .. }, Fast::Match { fields: b, .. }) =
+                (&fast, &mut want)
             {
                 b.weekday = a.weekday.filter(|_| b.weekday.is_some());
             }
@@ -366,7 +385,11 @@ mod tests {
             "Sun Mar 10 08:15:01 2024 x",
             "  VERBOSE continuation",
         ] {
-            assert_eq!(agree(&r, line), 2, "{line:?} should be decided by both matchers");
+            assert_eq!(
+                agree(&r, line),
+                2,
+                "{line:?} should be decided by both matchers"
+            );
         }
     }
 
@@ -379,22 +402,33 @@ mod tests {
     }
 
     fn iso_line() -> impl Strategy<Value = String> {
-        ((
-            component(&["", "[", "[[", "[[[", " ", "x", "\u{e9}", "(\t"]),
-            component(&["2024", "2099", "1999", "2000", "2029", "2030", "202", "20245"]),
-            component(&["-", "/", ".", ":", " "]),
-            component(&["03", "3", "13", "00", "0", "10", "12", " 3", "1"]),
-            component(&["-", "/", "."]),
-            component(&["10", "1", " 5", "05", "30", "31", "32", "00", "0", "29", "123"]),
-            ),(
-            component(&["T", " ", "  ", "   ", "", "t"]),
-            component(&["08", "8", " 8", "23", "24", "29", "123", "0"]),
-            component(&["15", "5", "60", "99", ""]),
-            component(&["01", "1", "59", "60", "61", "62", "69", "011", "\u{663}"]),
-            component(&["", ".123", ",5", ".1234567", ".", ".123456", ",", ".12a"]),
-            component(&["", " UTC", "Z", " +0200", "+02:00", " Zulu", " GMT", "\t", " \u{b}x"]),
-            component(&["] NOTICE", " host", "x", "", "_", "\tfoo", "\u{e9}", " 2024", "]", "-"]),
-        ))
+        (
+            (
+                component(&["", "[", "[[", "[[[", " ", "x", "\u{e9}", "(\t"]),
+                component(&[
+                    "2024", "2099", "1999", "2000", "2029", "2030", "202", "20245",
+                ]),
+                component(&["-", "/", ".", ":", " "]),
+                component(&["03", "3", "13", "00", "0", "10", "12", " 3", "1"]),
+                component(&["-", "/", "."]),
+                component(&[
+                    "10", "1", " 5", "05", "30", "31", "32", "00", "0", "29", "123",
+                ]),
+            ),
+            (
+                component(&["T", " ", "  ", "   ", "", "t"]),
+                component(&["08", "8", " 8", "23", "24", "29", "123", "0"]),
+                component(&["15", "5", "60", "99", ""]),
+                component(&["01", "1", "59", "60", "61", "62", "69", "011", "\u{663}"]),
+                component(&["", ".123", ",5", ".1234567", ".", ".123456", ",", ".12a"]),
+                component(&[
+                    "", " UTC", "Z", " +0200", "+02:00", " Zulu", " GMT", "\t", " \u{b}x",
+                ]),
+                component(&[
+                    "] NOTICE", " host", "x", "", "_", "\tfoo", "\u{e9}", " 2024", "]", "-",
+                ]),
+            ),
+        )
             .prop_map(|((p, y, s1, m, s2, d), (t, h, mi, s, f, z, tail))| {
                 format!("{p}{y}{s1}{m}{s2}{d}{t}{h}:{mi}:{s}{f}{z}{tail}")
             })
@@ -412,7 +446,9 @@ mod tests {
             component(&["15", "5", "60"]),
             component(&["01", "1", "59", "60", "61", "69", "011"]),
             component(&["", ".123", ".1234567", ".", ".1234567890", ",5"]),
-            component(&["", " 2024", " 2099", " 2024x", " 1999", " 20245", " 202", " 2024:"]),
+            component(&[
+                "", " 2024", " 2099", " 2024x", " 1999", " 20245", " 202", " 2024:",
+            ]),
             component(&["] NOTICE", " host", "x", "", "_", "\u{e9}", "]"]),
         )
             .prop_map(|(p, w, mo, s, d, s2, h, mi, sec, f, y, tail)| {
@@ -469,7 +505,10 @@ mod tests {
             }
         }
         for c in counts {
-            assert!(c[0] > 100 && c[1] > 100, "outcomes (match, no match, decline): {c:?}");
+            assert!(
+                c[0] > 100 && c[1] > 100,
+                "outcomes (match, no match, decline): {c:?}"
+            );
         }
     }
 

@@ -30,8 +30,9 @@ pub enum DateError {
     /// fail2ban-regex: `ERROR: Unknown or unsupported time zone: 'Europe/Berlin'`, exit 255.
     #[error("Unknown or unsupported time zone: '{0}'")]
     UnknownTimeZone(String),
-    /// A well-formed abbreviation missing from fail2ban's table (Python raises a KeyError).
-    #[error("Unknown or unsupported time zone: unknown abbreviation '{0}'")]
+    /// A well-formed abbreviation missing from fail2ban's table. Python raises a KeyError, so
+    /// fail2ban-regex prints just `ERROR: 'ABC'` (exit 255).
+    #[error("'{0}'")]
     UnknownTimeZoneAbbreviation(String),
     /// A `%` that starts no directive, or similar (fail2ban raises the same message).
     #[error("Failed to set datepattern '{pattern}' (may be an invalid format or unescaped percent char): {reason}")]
@@ -56,6 +57,11 @@ pub struct DateOptions {
 }
 
 /// The date found in one line.
+///
+/// What the caller still does, as fail2ban's `Filter.processLine` (spec 2.3, 4.8): cut
+/// `start..end` out of the line; for an empty date text use "now"; when `time` is None (or no
+/// date was found), fail2ban-regex falls back to the previous line's date, *without* cutting,
+/// if that date is later than now − 60 s, and otherwise reports the failure with no time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DateMatch {
     /// Byte range of the date text (capture group 1); the caller cuts it out of the line.
@@ -98,6 +104,9 @@ pub struct DateDetector {
     first_unused: usize,
     conv: Converter,
     years: Arc<Vec<u16>>,
+    /// Searches answered by the hand-written matcher (tests check the hot path is taken).
+    #[cfg(test)]
+    fast_answers: u64,
 }
 
 /// Builds the template list like fail2ban's `appendTemplate`/`addDefaultTemplate`, with a
@@ -132,7 +141,9 @@ impl Builder {
     }
 
     fn get_pattern(&mut self, pattern: &str, key: Option<&str>) -> Result<usize, DateError> {
-        let key = key.map(str::to_string).unwrap_or_else(|| cache_key(pattern));
+        let key = key
+            .map(str::to_string)
+            .unwrap_or_else(|| cache_key(pattern));
         if let Some(&id) = self.cache.get(&key) {
             return Ok(id);
         }
@@ -267,11 +278,7 @@ fn build(datepattern: Option<&str>, ctx: BuildCtx, lazy: bool) -> Result<Builder
 /// datepattern, e.g. `{^LN-BEG} : Default Detectors`.
 pub fn describe_datepattern(p: &str) -> Result<String, DateError> {
     let year = convert::local_naive(chrono::Utc::now().timestamp());
-    let b = build(
-        Some(p),
-        BuildCtx::new(chrono::Datelike::year(&year)),
-        false,
-    )?;
+    let b = build(Some(p), BuildCtx::new(chrono::Datelike::year(&year)), false)?;
     let name = if b.order.is_empty() || b.order.len() > 2 {
         "Default Detectors".to_string()
     } else {
@@ -391,16 +398,29 @@ impl DateDetector {
             first_unused: 0,
             conv,
             years: Arc::new(years),
+            #[cfg(test)]
+            fast_answers: 0,
         })
     }
 
     /// Searches template `id` in `line[..to]` from byte `from` (Python `search(line, pos,
     /// endpos)`), through the fast matcher when it applies.
-    fn search<'t>(&mut self, id: usize, line: &'t str, from: usize, to: usize) -> Option<Found<'t>> {
+    fn search<'t>(
+        &mut self,
+        id: usize,
+        line: &'t str,
+        from: usize,
+        to: usize,
+    ) -> Option<Found<'t>> {
         let t = &self.templates[id];
         if from == 0 && to == line.len() {
             if let Some(kind) = t.fast {
-                match fast::match_line(kind, line, &self.years) {
+                let answer = fast::match_line(kind, line, &self.years);
+                #[cfg(test)]
+                if answer != fast::Fast::Decline {
+                    self.fast_answers += 1;
+                }
+                match answer {
                     fast::Fast::Match { end, g1, fields } => {
                         self.raw_hits[id] += 1;
                         return Some(Found {
@@ -426,7 +446,11 @@ impl DateDetector {
             return None;
         }
         // A backtrack-limit error counts as "no match" rather than aborting the scan.
-        let caps = t.regex.captures_from_pos(&line[..to], from).ok().flatten()?;
+        let caps = t
+            .regex
+            .captures_from_pos(&line[..to], from)
+            .ok()
+            .flatten()?;
         let g0 = caps.get(0)?;
         Some(Found {
             s0: g0.start(),
@@ -541,12 +565,12 @@ impl DateDetector {
         } else {
             let t = &self.templates[id];
             match (&t.kind, &m.data) {
-                (Kind::Pattern, Data::Fast(f)) => self.conv.to_unix(f),
+                (Kind::Pattern, Data::Fast(f)) => self.conv.unix_time(f),
                 (Kind::Pattern, Data::Re(c)) => {
                     let names = t.regex.capture_names().flatten();
                     let groups = names.filter_map(|n| c.name(n).map(|v| (n, v.as_str())));
                     let f = Fields::from_groups(groups);
-                    self.conv.to_unix(&f)
+                    self.conv.unix_time(&f)
                 }
                 (Kind::Epoch { long, group }, Data::Re(c)) => {
                     c.get(*group).and_then(|v| epoch_value(v.as_str(), *long))
@@ -570,9 +594,8 @@ impl DateDetector {
 
     /// fail2ban's `_reorderTemplate`: bubble the winner up depending on its weight.
     fn reorder(&mut self, num: usize) -> usize {
-        let weight = |e: &Entry, t: &[Template]| {
-            e.hits as f64 * t[e.id].weight / (e.distance.max(1) as f64)
-        };
+        let weight =
+            |e: &Entry, t: &[Template]| e.hits as f64 * t[e.id].weight / (e.distance.max(1) as f64);
         let w = weight(&self.order[num], &self.templates);
         let mut pos = if self.first_unused < num {
             self.first_unused
@@ -605,6 +628,19 @@ impl DateDetector {
         self.order
             .iter()
             .map(|e| (self.templates[e.id].name.clone(), e.hits))
+            .collect()
+    }
+
+    /// Like [`Self::template_hits`], but with hit counts merged from several clones
+    /// (`hits[id]`, e.g. the element-wise sum of their [`Self::hits_by_id`]), listed in this
+    /// detector's current order.
+    pub fn template_hits_with(&self, hits: &[u64]) -> Vec<(String, u64)> {
+        self.order
+            .iter()
+            .map(|e| {
+                let n = hits.get(e.id).copied().unwrap_or(0);
+                (self.templates[e.id].name.clone(), n)
+            })
             .collect()
     }
 

@@ -15,7 +15,8 @@ pub(crate) fn available() -> bool {
     ok
 }
 
-/// Runs a Python snippet with the system interpreter fail2ban is installed for (TZ=UTC).
+/// Runs a Python snippet with the system interpreter fail2ban is installed for. The time
+/// zone (TZ) is inherited, so the oracle and our code convert local times alike.
 pub(crate) fn python(script: &str) -> Option<String> {
     python_args(script, &[])
 }
@@ -29,7 +30,6 @@ pub(crate) fn python_args(script: &str, args: &[&str]) -> Option<String> {
         .arg("-c")
         .arg(script)
         .args(args)
-        .env("TZ", "UTC")
         .output()
         .ok()?;
     assert!(
@@ -40,14 +40,13 @@ pub(crate) fn python_args(script: &str, args: &[&str]) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs fail2ban-regex with TZ=UTC; returns (exit code, stdout).
+/// Runs fail2ban-regex (inheriting TZ, see [`python`]); returns (exit code, stdout).
 pub(crate) fn fail2ban_regex(args: &[&str]) -> Option<(i32, String)> {
     if !available() {
         return None;
     }
     let out = Command::new(FAIL2BAN_REGEX)
         .args(args)
-        .env("TZ", "UTC")
         .env("LANG", "C.UTF-8")
         .output()
         .ok()?;

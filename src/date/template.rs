@@ -143,7 +143,8 @@ const LONG_KEYS: [&str; 11] = [
 ];
 const SHORT_KEYS: &str = "dfHIGjmMSUwuVyYzAaBbpZ%WcxXkl";
 
-const MONTHS_FULL: &str = "september|february|november|december|january|october|august|march|april|june|july|may";
+const MONTHS_FULL: &str =
+    "september|february|november|december|january|october|august|march|april|june|july|may";
 const WEEKDAYS_FULL: &str = "wednesday|thursday|saturday|tuesday|monday|friday|sunday";
 const MONTHS_ABBR: &str = "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec";
 const WEEKDAYS_ABBR: &str = "mon|tue|wed|thu|fri|sat|sun";
@@ -205,7 +206,9 @@ fn directive(key: &str, ctx: &BuildCtx) -> Option<(String, &'static str)> {
         "Exd" => (r(r"(?P<d>[1-2]\d|0[1-9]|3[0-1])"), "ExDay"),
         "Exm" => (r("(?P<m>0[1-9]|1[0-2])"), "ExMonth"),
         "ExH" => (r(r"(?P<H>[0-1]\d|2[0-3])"), "Ex24hour"),
-        "Exk" => (r(r" ?(?P<H>[0-1]?\d|2[0-3])"), "Ex%k"),
+        // fail2ban names `%Exk`/`%Exl` "Ex%k"/"Ex%l" or "%Exk"/"%Exl" depending on Python's
+        // set iteration order (hash seed); we always use the latter.
+        "Exk" => (r(r" ?(?P<H>[0-1]?\d|2[0-3])"), "%Exk"),
         "Exl" => (r(r" ?(?P<I>1[0-2]|\d)"), "%Exl"),
         "ExM" => (r(r"(?P<M>[0-5]\d)"), "ExMinute"),
         "ExS" => (r(r"(?P<S>[0-5]\d|6[0-1])"), "ExSecond"),
@@ -514,10 +517,8 @@ pub(crate) fn pattern_template(pattern: &str, ctx: &BuildCtx) -> Result<Template
             let line_begin = key != base;
             let mut name = if long { "LongEpoch" } else { "Epoch" }.to_string();
             let (re, flags) = if !line_begin {
-                let src = format!(
-                    r"((?:^|(?P<square>(?<=^\[))|(?P<selinux>(?<=\baudit\()))%E)(?:(?(selinux)(?=:\d+\)))|(?(square)(?=\])))"
-                )
-                .replace("%E", ere);
+                let src = r"((?:^|(?P<square>(?<=^\[))|(?P<selinux>(?<=\baudit\()))%E)(?:(?(selinux)(?=:\d+\)))|(?(square)(?=\])))"
+                    .replace("%E", ere);
                 set_regex(&src, WordBegin::No, true, &mut name)
             } else {
                 let src = r"((?P<square>(?<=^\[))?%E)(?(square)(?=\]))".replace("%E", ere);
@@ -562,9 +563,8 @@ fn regex_pattern_template(pattern: &str, ctx: &BuildCtx) -> Result<Template, Dat
         })?;
     // `(?<!%)%[aAbBpc]`: alphabetic fields make the whole template case-insensitive.
     let b = p.as_bytes();
-    let alpha = (0..b.len().saturating_sub(1)).any(|i| {
-        b[i] == b'%' && b"aAbBpc".contains(&b[i + 1]) && !(i > 0 && b[i - 1] == b'%')
-    });
+    let alpha = (0..b.len().saturating_sub(1))
+        .any(|i| b[i] == b'%' && b"aAbBpc".contains(&b[i + 1]) && !(i > 0 && b[i - 1] == b'%'));
     if alpha {
         regex.insert_str(0, "(?iu)");
     }
@@ -733,14 +733,23 @@ mod tests {
     fn year_range_follows_current_year() {
         assert_eq!(ctx().exy, r"20[012]\d");
         assert_eq!(BuildCtx::new(2027).exy, r"20[0123]\d");
-        assert_eq!(BuildCtx::new(2097).exy, r"2(?:00|01|02|03|04|05|06|07|08|09|10)\d");
+        assert_eq!(
+            BuildCtx::new(2097).exy,
+            r"2(?:00|01|02|03|04|05|06|07|08|09|10)\d"
+        );
     }
 
     #[test]
     fn default_iso_template_regex_and_name() {
         let t = pattern_template(&format!("{{^LN-BEG}}{}", DEFAULT_PATTERNS[0]), &ctx()).unwrap();
-        assert_eq!(t.name, r"{^LN-BEG}ExYear(?P<_sep>[-/.])Month(?P=_sep)Day(?:T|  ?)24hour:Minute:Second(?:[.,]Microseconds)?(?:\s*Zone offset)?");
-        assert_eq!(t.regex_src, r"^(?:\W{0,2})?((?P<Y>20[012]\d)(?P<_sep>[-/.])(?P<m>0?[1-9]|1[0-2])(?P=_sep)(?P<d>[1-2]\d|[0 ]?[1-9]|3[0-1])(?:T|  ?)(?P<H>[0-1]?\d|2[0-3]):(?P<M>[0-5]?\d):(?P<S>[0-5]?\d|6[0-1])(?:[.,](?P<f>[0-9]{1,6}))?(?:\s*(?P<z>Z|UTC|GMT|[+-][01]\d(?::?\d{2})?))?)(?=\b|\W|$)");
+        assert_eq!(
+            t.name,
+            r"{^LN-BEG}ExYear(?P<_sep>[-/.])Month(?P=_sep)Day(?:T|  ?)24hour:Minute:Second(?:[.,]Microseconds)?(?:\s*Zone offset)?"
+        );
+        assert_eq!(
+            t.regex_src,
+            r"^(?:\W{0,2})?((?P<Y>20[012]\d)(?P<_sep>[-/.])(?P<m>0?[1-9]|1[0-2])(?P=_sep)(?P<d>[1-2]\d|[0 ]?[1-9]|3[0-1])(?:T|  ?)(?P<H>[0-1]?\d|2[0-3]):(?P<M>[0-5]?\d):(?P<S>[0-5]?\d|6[0-1])(?:[.,](?P<f>[0-9]{1,6}))?(?:\s*(?P<z>Z|UTC|GMT|[+-][01]\d(?::?\d{2})?))?)(?=\b|\W|$)"
+        );
         assert_eq!(t.flags, LINE_BEGIN | WORD_END);
         assert_eq!(t.fast, Some(FastKind::IsoLineBegin));
     }

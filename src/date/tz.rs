@@ -14,8 +14,18 @@ const ABBREVIATIONS: &[(i32, &[&str])] = &[
     (-480, &["U", "AKDT", "CIST", "HAY", "HNP", "PST", "PT"]),
     (-420, &["T", "HAP", "HNR", "MST", "PDT"]),
     (-360, &["S", "CST", "EAST", "GALT", "HAR", "HNC", "MDT"]),
-    (-300, &["R", "CDT", "COT", "EASST", "ECT", "EST", "ET", "HAC", "HNE", "PET"]),
-    (-240, &["Q", "AST", "BOT", "CLT", "COST", "EDT", "FKT", "GYT", "HAE", "HNA", "PYT"]),
+    (
+        -300,
+        &[
+            "R", "CDT", "COT", "EASST", "ECT", "EST", "ET", "HAC", "HNE", "PET",
+        ],
+    ),
+    (
+        -240,
+        &[
+            "Q", "AST", "BOT", "CLT", "COST", "EDT", "FKT", "GYT", "HAE", "HNA", "PYT",
+        ],
+    ),
     (
         -180,
         &[
@@ -29,7 +39,12 @@ const ABBREVIATIONS: &[(i32, &[&str])] = &[
     (60, &["A", "CET", "DFT", "WAT", "WEDT", "WEST"]),
     (120, &["B", "CAT", "CEDT", "CEST", "EET", "SAST", "WAST"]),
     (180, &["C", "EAT", "EEDT", "EEST", "IDT", "MSK"]),
-    (240, &["D", "AMT", "AZT", "GET", "GST", "KUYT", "MSD", "MUT", "RET", "SAMT", "SCT"]),
+    (
+        240,
+        &[
+            "D", "AMT", "AZT", "GET", "GST", "KUYT", "MSD", "MUT", "RET", "SAMT", "SCT",
+        ],
+    ),
     (
         300,
         &[
@@ -37,8 +52,18 @@ const ABBREVIATIONS: &[(i32, &[&str])] = &[
             "YEKT",
         ],
     ),
-    (360, &["F", "ALMT", "BIOT", "BTT", "IOT", "KGT", "NOVT", "OMST", "YEKST"]),
-    (420, &["G", "CXT", "DAVT", "HOVT", "ICT", "KRAT", "NOVST", "OMSST", "THA", "WIB"]),
+    (
+        360,
+        &[
+            "F", "ALMT", "BIOT", "BTT", "IOT", "KGT", "NOVT", "OMST", "YEKST",
+        ],
+    ),
+    (
+        420,
+        &[
+            "G", "CXT", "DAVT", "HOVT", "ICT", "KRAT", "NOVST", "OMSST", "THA", "WIB",
+        ],
+    ),
     (
         480,
         &[
@@ -46,9 +71,19 @@ const ABBREVIATIONS: &[(i32, &[&str])] = &[
             "ULAT", "WITA", "WST",
         ],
     ),
-    (540, &["I", "AWDT", "IRKST", "JST", "KST", "PWT", "TLT", "WDT", "WIT", "YAKT"]),
+    (
+        540,
+        &[
+            "I", "AWDT", "IRKST", "JST", "KST", "PWT", "TLT", "WDT", "WIT", "YAKT",
+        ],
+    ),
     (600, &["K", "AEST", "ChST", "PGT", "VLAT", "YAKST", "YAPT"]),
-    (660, &["L", "AEDT", "LHDT", "MAGT", "NCT", "PONT", "SBT", "VLAST", "VUT"]),
+    (
+        660,
+        &[
+            "L", "AEDT", "LHDT", "MAGT", "NCT", "PONT", "SBT", "VLAST", "VUT",
+        ],
+    ),
     (
         720,
         &[
@@ -108,7 +143,11 @@ pub(crate) fn zone_minutes(s: &str) -> Result<i32, ZoneError> {
             b'-' => -1,
             _ => return Err(ZoneError::Syntax),
         };
-        let dig = |i: usize| r.get(i).filter(|c| c.is_ascii_digit()).map(|c| i32::from(c - b'0'));
+        let dig = |i: usize| {
+            r.get(i)
+                .filter(|c| c.is_ascii_digit())
+                .map(|c| i32::from(c - b'0'))
+        };
         let (h1, h2) = match (dig(1), dig(2)) {
             (Some(a), Some(b)) if a <= 1 => (a, b),
             _ => return Err(ZoneError::Syntax),

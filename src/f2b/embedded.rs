@@ -14,6 +14,7 @@ pub fn embedded_filter(name: &str) -> Option<&'static str> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, text)| *text)
+<<<<<<< HEAD
 }
 
 #[cfg(test)]
@@ -62,4 +63,6 @@ mod tests {
             }
         }
     }
+=======
+>>>>>>> h-date
 }
