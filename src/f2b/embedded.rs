@@ -14,7 +14,6 @@ pub fn embedded_filter(name: &str) -> Option<&'static str> {
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, text)| *text)
-<<<<<<< HEAD
 }
 
 #[cfg(test)]
@@ -63,6 +62,4 @@ mod tests {
             }
         }
     }
-=======
->>>>>>> h-date
 }
