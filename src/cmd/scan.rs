@@ -12,6 +12,7 @@ use crate::date::{self, DateDetector, DateOptions};
 use crate::f2b::filter::{resolve_regex_arg, RegexArg};
 use crate::output::scan_report::{self, FilterInfo, ScanReport};
 use crate::pattern::{DnsMode, Engine, EngineOptions, FilterRegexes, UseDns};
+use crate::scan::prefilter::LinePrefilter;
 use crate::scan::{files, FileReport, Group, Scanner, Tally};
 
 /// The filters of a run, resolved from `--filter` arguments.
@@ -78,6 +79,8 @@ pub fn build_scanner(
     keep_events: bool,
     chunk_size: usize,
 ) -> Result<Scanner> {
+    // FAILSCAN_NO_PREFILTER=1 disables the literal prefilter (tests compare both paths).
+    let use_prefilter = std::env::var_os("FAILSCAN_NO_PREFILTER").is_none();
     let mut groups: Vec<Group> = Vec::new();
     let mut keys: Vec<Option<String>> = Vec::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
@@ -105,10 +108,16 @@ pub fn build_scanner(
     for (key, idx) in keys.into_iter().zip(members) {
         let regs: Vec<FilterRegexes> = idx.iter().map(|&i| filters.regexes[i].clone()).collect();
         let engine = Engine::build(&regs, &opts).map_err(anyhow::Error::new)?;
+        let prefilter = if use_prefilter {
+            LinePrefilter::build(&regs, opts.usedns)
+        } else {
+            LinePrefilter::pass_all()
+        };
         groups.push(Group {
             engine,
             filters: idx,
             datepattern: key,
+            prefilter,
         });
     }
     Ok(Scanner {

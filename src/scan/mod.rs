@@ -12,6 +12,7 @@
 //! Empty lines and lines starting with `#` are skipped as fail2ban-regex does, but counted.
 
 pub mod files;
+pub mod prefilter;
 pub mod tally;
 
 use std::borrow::Cow;
@@ -34,6 +35,8 @@ pub struct Group {
     pub filters: Vec<usize>,
     /// Date pattern of the group (`None` = fail2ban's defaults).
     pub datepattern: Option<String>,
+    /// Skips the engine on lines that contain none of the group's required literals.
+    pub prefilter: prefilter::LinePrefilter,
 }
 
 /// What the scan needs besides the inputs.
@@ -130,6 +133,9 @@ impl Scanner {
                 if let Some(tm) = time {
                     dated = true;
                     last_time = Some(tm);
+                }
+                if !g.prefilter.may_match(&w.text) {
+                    continue;
                 }
                 g.engine
                     .match_line(&mut w.caches[gi], &w.text, &mut w.outcome);

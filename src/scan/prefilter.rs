@@ -1,0 +1,176 @@
+//! A line prefilter for the scan: a set of literals, at least one of which occurs in every
+//! line on which any failregex (or ignoreregex) of any filter can match.
+//!
+//! Most lines of a real log (VERBOSE dialplan traces, registrations that succeed) contain
+//! none of them, so one SIMD literal search (aho-corasick's Teddy) replaces the automaton for
+//! those lines. The literals are the *required factors* of each regex's regular superset: a
+//! regex can only match a text that contains one of its factors. A failregex that runs on a
+//! prefregex's `content` group matches a substring of the line, so its factors occur in the
+//! line too. When any regex has no usable factor, the prefilter lets every line through.
+//!
+//! The prefilter never changes a result, only skips work: the engine still decides every
+//! line that passes. `tests/scan.rs` checks prefiltered and unfiltered scans are equal.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex_syntax::hir::{Hir, HirKind};
+
+use crate::pattern::tags::expand_tags;
+use crate::pattern::translate::{translate, Target};
+use crate::pattern::{FilterRegexes, UseDns};
+
+/// Literals shorter than this make a prefilter that rejects almost nothing.
+const MIN_USEFUL: usize = 3;
+
+/// Passes a line when one of its literals occurs in it (or always, when disabled).
+#[derive(Debug, Clone)]
+pub struct LinePrefilter {
+    ac: Option<AhoCorasick>,
+}
+
+impl LinePrefilter {
+    /// A prefilter that lets every line through.
+    pub fn pass_all() -> Self {
+        LinePrefilter { ac: None }
+    }
+
+    /// Builds the prefilter for `filters`; falls back to pass-all when a regex has no
+    /// required literal of at least [`MIN_USEFUL`] bytes.
+    pub fn build(filters: &[FilterRegexes], usedns: UseDns) -> Self {
+        let mut lits: Vec<Vec<u8>> = Vec::new();
+        for f in filters {
+            // A prefregex without failregexes never yields failures; ignoreregexes only
+            // count on lines that could also be pre-checked: include them to stay exact.
+            for re in f.failregex.iter().chain(&f.ignoreregex) {
+                match required_literals(re, usedns) {
+                    Some(set) if set.iter().all(|l| l.len() >= MIN_USEFUL) => lits.extend(set),
+                    _ => return LinePrefilter::pass_all(),
+                }
+            }
+        }
+        lits.sort();
+        lits.dedup();
+        if lits.is_empty() {
+            return LinePrefilter::pass_all();
+        }
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(&lits)
+            .ok();
+        LinePrefilter { ac }
+    }
+
+    /// False only when no failregex or ignoreregex can match `line`.
+    #[inline]
+    pub fn may_match(&self, line: &str) -> bool {
+        match &self.ac {
+            Some(ac) => ac.is_match(line),
+            None => true,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.ac.is_some()
+    }
+}
+
+/// The required literals of one fail2ban regex (Python syntax, tags unexpanded): `None`
+/// when no literal set is required.
+fn required_literals(python: &str, usedns: UseDns) -> Option<Vec<Vec<u8>>> {
+    let expanded = expand_tags(python, usedns).ok()?;
+    let superset = translate(&expanded, false).ok()?.emit(Target::Superset).ok()?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(&superset)
+        .ok()?;
+    required(&hir)
+}
+
+/// Required factors of `h`: a set of literals of which every match contains one.
+fn required(h: &Hir) -> Option<Vec<Vec<u8>>> {
+    match h.kind() {
+        HirKind::Literal(l) => Some(vec![l.0.to_vec()]),
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+        HirKind::Alternation(alts) => {
+            let mut all = Vec::new();
+            for a in alts {
+                all.extend(required(a)?);
+            }
+            Some(all)
+        }
+        HirKind::Concat(parts) => best_of_concat(parts),
+        _ => None,
+    }
+}
+
+/// In a concatenation, adjacent literals join into one; the best factor set is the one whose
+/// shortest literal is longest (ties: fewer literals).
+fn best_of_concat(parts: &[Hir]) -> Option<Vec<Vec<u8>>> {
+    let mut candidates: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut run: Vec<u8> = Vec::new();
+    for p in parts {
+        if let HirKind::Literal(l) = p.kind() {
+            run.extend_from_slice(&l.0);
+            continue;
+        }
+        if !run.is_empty() {
+            candidates.push(vec![std::mem::take(&mut run)]);
+        }
+        if let Some(set) = required(p) {
+            candidates.push(set);
+        }
+    }
+    if !run.is_empty() {
+        candidates.push(vec![run]);
+    }
+    candidates.into_iter().max_by(|a, b| {
+        let ma = a.iter().map(Vec::len).min().unwrap_or(0);
+        let mb = b.iter().map(Vec::len).min().unwrap_or(0);
+        ma.cmp(&mb).then(b.len().cmp(&a.len()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lits(re: &str) -> Option<Vec<String>> {
+        required_literals(re, UseDns::Warn).map(|v| {
+            v.into_iter()
+                .map(|l| String::from_utf8(l).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn picks_the_longest_required_factor() {
+        assert_eq!(
+            lits(r"^Registration from '[^']*' failed for '<HOST>(:\d+)?' - Wrong password$"),
+            Some(vec![" - Wrong password".to_string()])
+        );
+        let l = lits(r"^(?:Host )?<HOST> (?:failed (?:to authenticate\b|MD5 authentication\b)|tried to authenticate with nonexistent user\b)").unwrap();
+        assert!(l.iter().all(|x| x.len() >= 3), "{l:?}");
+    }
+
+    #[test]
+    fn optional_parts_are_not_required() {
+        assert_eq!(lits(r"(?:foo)?<HOST>"), None);
+        assert_eq!(lits(r"<HOST>"), None);
+    }
+
+    #[test]
+    fn prefilter_passes_every_matching_line() {
+        let f = FilterRegexes {
+            name: "t".into(),
+            prefregex: None,
+            failregex: vec![r"from <HOST> failed$".into(), r"^auth error for <HOST>".into()],
+            ignoreregex: vec![],
+        };
+        let p = LinePrefilter::build(&[f], UseDns::Warn);
+        assert!(p.is_active());
+        assert!(p.may_match("x from 1.2.3.4 failed"));
+        assert!(p.may_match("auth error for ::1"));
+        assert!(!p.may_match("VERBOSE[1] pbx.c: Executing"));
+    }
+}
+
