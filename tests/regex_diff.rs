@@ -231,3 +231,22 @@ fn bad_input_is_a_clear_error() {
     let o = run(c);
     assert!(!o.status.success() || stdout(&o).contains("single line"));
 }
+
+#[test]
+fn every_out_token_gives_the_same_rows() {
+    if !have_oracle() {
+        return;
+    }
+    for log in ["messages-isodate", "syslog"] {
+        let p = repo().join("corpus").join(log);
+        let p = p.to_str().unwrap();
+        for o in [
+            "id", "fid", "ip", "msg", "row", "matches", "user", "ip4", "ip6", "dns",
+            "<ip> <time>", "<F-USER>", "<msg>", "<fid>|<failures>", "<matches>", "<unknown> <ip>",
+        ] {
+            let (ours, theirs) = both(&["-o", o, p, "asterisk"]);
+            assert_eq!(stdout(&ours), stdout(&theirs), "-o {o:?} on {log}");
+            assert!(theirs.status.success());
+        }
+    }
+}

@@ -144,6 +144,8 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         print_no_missed: args.print_no_missed,
         print_no_ignored: args.print_no_ignored,
         text: String::new(),
+        parts: Default::default(),
+        last_date_text: String::new(),
     };
 
     let stdout = io::stdout();
@@ -160,7 +162,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         if let Some(fmt) = &out_fmt {
             if !ignored {
                 for f in failures.iter().filter(|f| !f.nofail) {
-                    fmt.write(&mut out, f, time, line, now)?;
+                    fmt.write(&mut out, f, time, line, &run.parts, now)?;
                 }
             }
         }
@@ -222,6 +224,10 @@ struct Runner<'a> {
     print_no_missed: bool,
     print_no_ignored: bool,
     text: String,
+    /// fail2ban's `(before, date text, after)` tuple of the last line (for `-o matches`).
+    parts: (String, String, String),
+    /// Date text of the last dated line (reused with the recent-date rule).
+    last_date_text: String,
 }
 
 impl Runner<'_> {
@@ -229,37 +235,47 @@ impl Runner<'_> {
     /// and the failures found (fail2ban's `processLine` + fail2ban-regex's `testRegex`).
     fn process(&mut self, line: &str) -> (Option<f64>, bool, Vec<Failure>) {
         let mut time = None;
-        self.text.clear();
+        // (before, date text, after), as fail2ban's processLine builds it.
+        let cut = |s: usize, e: usize| {
+            (
+                line[..s].to_string(),
+                line[s..e].to_string(),
+                line[e..].to_string(),
+            )
+        };
+        let recent = self.recent_date();
         match self.detector.detect(line) {
-            Some(m) if m.end > m.start => match (m.time, self.recent_date()) {
+            Some(m) if m.end > m.start => match (m.time, recent) {
                 (Some(t), _) => {
-                    self.text.push_str(&line[..m.start]);
-                    self.text.push_str(&line[m.end..]);
+                    self.parts = cut(m.start, m.end);
                     time = Some(t);
                     self.last_date = Some(t);
+                    self.last_date_text = self.parts.1.clone();
                 }
                 // An unparsable date (Feb 30): fail2ban takes the last date if it is recent
                 // and then matches the whole line, date text included.
                 (None, Some(recent)) => {
-                    self.text.push_str(line);
+                    self.parts = (String::new(), self.last_date_text.clone(), line.to_string());
                     time = Some(recent);
                 }
-                (None, None) => {
-                    self.text.push_str(&line[..m.start]);
-                    self.text.push_str(&line[m.end..]);
-                }
+                (None, None) => self.parts = cut(m.start, m.end),
             },
             Some(m) => {
                 // An empty date match ({NONE}): the last date if recent, else now.
-                self.text.push_str(&line[..m.start]);
-                self.text.push_str(&line[m.end..]);
-                time = Some(self.recent_date().unwrap_or(self.now as f64));
+                self.parts = cut(m.start, m.end);
+                time = Some(recent.unwrap_or(self.now as f64));
             }
-            None => self.text.push_str(line),
+            None => self.parts = (String::new(), String::new(), line.to_string()),
         }
         if time.is_none() {
-            time = self.recent_date();
+            if let Some(recent) = self.recent_date() {
+                time = Some(recent);
+                self.parts = (String::new(), self.last_date_text.clone(), line.to_string());
+            }
         }
+        self.text.clear();
+        self.text.push_str(&self.parts.0);
+        self.text.push_str(&self.parts.2);
         self.engine
             .match_line(&mut self.cache, &self.text, &mut self.outcome);
         if self.outcome.prefregex_matched.first().copied().unwrap_or(false) {

@@ -276,6 +276,7 @@ impl OutFormat {
         f: &Failure,
         time: Option<f64>,
         line: &str,
+        parts: &(String, String, String),
         now: i64,
     ) -> io::Result<()> {
         let get = |k: &str| -> Option<&str> {
@@ -297,7 +298,9 @@ impl OutFormat {
             ),
             OutFormat::Group(name) => {
                 if name == "matches" {
-                    writeln!(w, "[{}]", py_repr(line))
+                    // A list of fail2ban's (before, date, after) tuples.
+                    let (a, b, c) = parts;
+                    writeln!(w, "[({}, {}, {})]", py_repr(a), py_repr(b), py_repr(c))
                 } else {
                     let v = f.data.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref());
                     writeln!(w, "{}", v.unwrap_or("None"))
