@@ -125,7 +125,10 @@ no date conn 6 from 192.0.2.6 failed\n";
         assert_eq!(stdout(&o), stdout(&t), "{with_o:?}");
     }
     // literal log lines instead of a file
-    assert_same_report(&["2024-01-15 10:00:00 conn 1 from 192.0.2.1 failed", "from <HOST> failed"]);
+    assert_same_report(&[
+        "2024-01-15 10:00:00 conn 1 from 192.0.2.1 failed",
+        "from <HOST> failed",
+    ]);
     assert_same_report(&[
         "2024-01-15 10:00:00 a from 192.0.2.1\n2024-01-15 10:00:01 b from 192.0.2.2",
         "from <HOST>",
@@ -209,8 +212,14 @@ fn bad_input_is_a_clear_error() {
         (vec![&log, "no-id-group"], "No failure-id group"),
         (vec!["-c", &cfgs, &log, "dup"], "already exists"),
         (vec!["-c", &cfgs, &log, "loop"], "loop"),
-        (vec!["--timezone", "Europe/Berlin", &log, "from <HOST>"], "Europe/Berlin"),
-        (vec!["--bogus-option", &log, "from <HOST>"], "--bogus-option"),
+        (
+            vec!["--timezone", "Europe/Berlin", &log, "from <HOST>"],
+            "Europe/Berlin",
+        ),
+        (
+            vec!["--bogus-option", &log, "from <HOST>"],
+            "--bogus-option",
+        ),
         (vec![&log], "REGEX"),
     ];
     for (args, needle) in cases {
@@ -227,7 +236,9 @@ fn bad_input_is_a_clear_error() {
     }
     // A log path that exists but cannot be read (a directory) is an error too.
     let mut c = failscan();
-    c.args(["regex", "-c", &cfgs]).arg(dir.path()).arg("from <HOST>");
+    c.args(["regex", "-c", &cfgs])
+        .arg(dir.path())
+        .arg("from <HOST>");
     let o = run(c);
     assert!(!o.status.success() || stdout(&o).contains("single line"));
 }
@@ -241,8 +252,22 @@ fn every_out_token_gives_the_same_rows() {
         let p = repo().join("corpus").join(log);
         let p = p.to_str().unwrap();
         for o in [
-            "id", "fid", "ip", "msg", "row", "matches", "user", "ip4", "ip6", "dns",
-            "<ip> <time>", "<F-USER>", "<msg>", "<fid>|<failures>", "<matches>", "<unknown> <ip>",
+            "id",
+            "fid",
+            "ip",
+            "msg",
+            "row",
+            "matches",
+            "user",
+            "ip4",
+            "ip6",
+            "dns",
+            "<ip> <time>",
+            "<F-USER>",
+            "<msg>",
+            "<fid>|<failures>",
+            "<matches>",
+            "<unknown> <ip>",
         ] {
             let (ours, theirs) = both(&["-o", o, p, "asterisk"]);
             assert_eq!(stdout(&ours), stdout(&theirs), "-o {o:?} on {log}");

@@ -17,9 +17,7 @@ use crate::date::{self, DateDetector, DateOptions};
 use crate::f2b::filter::{resolve_regex_arg, RegexArg};
 use crate::f2b::{FilterDef, FilterOrigin};
 use crate::output::regex_report::{self, LineStats, RegexReport, RegexStat};
-use crate::pattern::{
-    DnsMode, Engine, EngineOptions, Failure, FilterRegexes, LineOutcome, UseDns,
-};
+use crate::pattern::{DnsMode, Engine, EngineOptions, Failure, FilterRegexes, LineOutcome, UseDns};
 
 /// Options after validation; nothing here depends on clap.
 struct Resolved {
@@ -46,8 +44,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
     if args.print_no_ignored && args.print_all_ignored {
         bail!("--print-no-ignored and --print-all-ignored are mutually exclusive");
     }
-    if !args.encoding.eq_ignore_ascii_case("utf-8") && !args.encoding.eq_ignore_ascii_case("utf8")
-    {
+    if !args.encoding.eq_ignore_ascii_case("utf-8") && !args.encoding.eq_ignore_ascii_case("utf8") {
         bail!(
             "--encoding {}: only UTF-8 is supported (invalid bytes become U+FFFD)",
             args.encoding
@@ -70,11 +67,17 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
 
     let mut detector = DateDetector::new(
         resolved.datepattern.as_deref(),
-        DateOptions { now, default_tz: tz },
+        DateOptions {
+            now,
+            default_tz: tz,
+        },
     )
     .context("date pattern")?;
-    let engine = Engine::build(std::slice::from_ref(&resolved.filter), &resolved.engine_opts)
-        .map_err(anyhow::Error::new)?;
+    let engine = Engine::build(
+        std::slice::from_ref(&resolved.filter),
+        &resolved.engine_opts,
+    )
+    .map_err(anyhow::Error::new)?;
 
     let mut header = resolved.header.clone();
     let lines: Vec<u8> = match &source {
@@ -104,7 +107,11 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
                         break;
                     }
                     let num = format!("{}", i + 1);
-                    header.push(format!("| {:>2}: {}", &num[..num.len().min(2)], shortstr(l)));
+                    header.push(format!(
+                        "| {:>2}: {}",
+                        &num[..num.len().min(2)],
+                        shortstr(l)
+                    ));
                 }
                 header.push("`-".into());
             }
@@ -278,12 +285,23 @@ impl Runner<'_> {
         self.text.push_str(&self.parts.2);
         self.engine
             .match_line(&mut self.cache, &self.text, &mut self.outcome);
-        if self.outcome.prefregex_matched.first().copied().unwrap_or(false) {
+        if self
+            .outcome
+            .prefregex_matched
+            .first()
+            .copied()
+            .unwrap_or(false)
+        {
             self.prefregex_hits += 1;
             if self.keep_ips {
                 // fail2ban-regex -v keeps the groups of the first `limit` matches, then "...".
                 if self.prefregex_groups.len() < self.limit {
-                    let groups = self.outcome.pref_groups.first().cloned().unwrap_or_default();
+                    let groups = self
+                        .outcome
+                        .pref_groups
+                        .first()
+                        .cloned()
+                        .unwrap_or_default();
                     self.prefregex_groups.push(regex_report::py_dict(&groups));
                 } else if self.prefregex_groups.len() == self.limit {
                     self.prefregex_groups.push("...".into());
@@ -315,7 +333,8 @@ impl Runner<'_> {
         let st = &mut self.stats;
         if ignored {
             st.ignored += 1;
-            if !self.print_no_ignored && (self.print_all_ignored || st.ignored <= self.limit as u64 + 1)
+            if !self.print_no_ignored
+                && (self.print_all_ignored || st.ignored <= self.limit as u64 + 1)
             {
                 st.ignored_lines.push(line.to_string());
             }
@@ -326,7 +345,9 @@ impl Runner<'_> {
             }
         } else {
             st.missed += 1;
-            if !self.print_no_missed && (self.print_all_missed || st.missed <= self.limit as u64 + 1) {
+            if !self.print_no_missed
+                && (self.print_all_missed || st.missed <= self.limit as u64 + 1)
+            {
                 st.missed_lines.push(line.to_string());
             }
         }

@@ -25,7 +25,11 @@ pub struct Filters {
 /// Resolves `--filter` values (filter names, files or literal regexes) like `regex` does.
 pub fn resolve_filters(confdir: &Path, specs: &[String]) -> Result<Filters> {
     let default = ["asterisk".to_string()];
-    let specs = if specs.is_empty() { &default[..] } else { specs };
+    let specs = if specs.is_empty() {
+        &default[..]
+    } else {
+        specs
+    };
     let mut f = Filters {
         regexes: Vec::new(),
         datepatterns: Vec::new(),
@@ -43,8 +47,21 @@ pub fn resolve_filters(confdir: &Path, specs: &[String]) -> Result<Filters> {
                         d.maxlines.unwrap_or(1)
                     );
                 }
-                let origin = format!("{:?}", d.origin);
-                (d.name, d.prefregex, d.failregex, d.ignoreregex, d.datepattern, origin)
+                let origin = match &d.origin {
+                    crate::f2b::FilterOrigin::Standard { basedir } => {
+                        format!("{}/filter.d", basedir.display())
+                    }
+                    crate::f2b::FilterOrigin::Foreign { path } => path.display().to_string(),
+                    crate::f2b::FilterOrigin::Embedded => "embedded in failscan".to_string(),
+                };
+                (
+                    d.name,
+                    d.prefregex,
+                    d.failregex,
+                    d.ignoreregex,
+                    d.datepattern,
+                    origin,
+                )
             }
             RegexArg::Literal(r) => (
                 format!("regex{}", f.regexes.len() + 1),
@@ -197,8 +214,14 @@ pub fn scan_all(
             .groups
             .iter()
             .map(|g| {
-                DateDetector::new(g.datepattern.as_deref(), DateOptions { now, default_tz: tz })
-                    .with_context(|| format!("date pattern {:?}", g.datepattern))
+                DateDetector::new(
+                    g.datepattern.as_deref(),
+                    DateOptions {
+                        now,
+                        default_tz: tz,
+                    },
+                )
+                .with_context(|| format!("date pattern {:?}", g.datepattern))
             })
             .collect::<Result<_>>()?;
         if template_names.is_empty() {

@@ -77,7 +77,10 @@ impl LinePrefilter {
 /// when no literal set is required.
 fn required_literals(python: &str, usedns: UseDns) -> Option<Vec<Vec<u8>>> {
     let expanded = expand_tags(python, usedns).ok()?;
-    let superset = translate(&expanded, false).ok()?.emit(Target::Superset).ok()?;
+    let superset = translate(&expanded, false)
+        .ok()?
+        .emit(Target::Superset)
+        .ok()?;
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(&superset)
@@ -163,7 +166,10 @@ mod tests {
         let f = FilterRegexes {
             name: "t".into(),
             prefregex: None,
-            failregex: vec![r"from <HOST> failed$".into(), r"^auth error for <HOST>".into()],
+            failregex: vec![
+                r"from <HOST> failed$".into(),
+                r"^auth error for <HOST>".into(),
+            ],
             ignoreregex: vec![],
         };
         let p = LinePrefilter::build(&[f], UseDns::Warn);
@@ -173,4 +179,3 @@ mod tests {
         assert!(!p.may_match("VERBOSE[1] pbx.c: Executing"));
     }
 }
-
