@@ -324,6 +324,9 @@ impl Scanner {
         let tally = match opened {
             Opened::Mapped(m) => {
                 report.bytes = m.len() as u64;
+                // A file truncated while mapped raises SIGBUS: the guard turns it into an
+                // error message naming this file (exit code 3) instead of a bare crash.
+                let _guard = input::sigbus::guard_mapped(path, &m);
                 self.scan_bytes(detectors, file, &m, progress)
             }
             Opened::Bytes(b) => {
