@@ -19,7 +19,8 @@ mod difftest;
 pub(crate) mod testdata;
 
 pub use engine::{
-    DnsMode, Engine, EngineCache, EngineOptions, Failure, FilterRegexes, LineOutcome,
+    DnsMode, Engine, EngineCache, EngineOptions, Failure, FilterRegexes, LineOutcome, LineParts,
+    Value,
 };
 
 /// fail2ban's `usedns` setting: decides what `<HOST>` expands to and whether names resolve.
