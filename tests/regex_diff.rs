@@ -193,12 +193,12 @@ fn bad_input_is_a_clear_error() {
     .unwrap();
     std::fs::write(
         cfg.join("filter.d/loop.conf"),
-        "[INCLUDES]\nbefore = loop2.conf\n[Definition]\nfailregex = a <HOST>\n",
+        "[INCLUDES]\nbefore = ./loop2.conf\n[Definition]\nfailregex = a <HOST>\n",
     )
     .unwrap();
     std::fs::write(
         cfg.join("filter.d/loop2.conf"),
-        "[INCLUDES]\nbefore = loop.conf\n[Definition]\nfailregex = b <HOST>\n",
+        "[INCLUDES]\nbefore = ./loop.conf\n[Definition]\nfailregex = b <HOST>\n",
     )
     .unwrap();
     let log = temp_file(dir.path(), "x.log", b"2024-01-15 10:00:00 from 192.0.2.1\n");
