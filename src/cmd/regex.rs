@@ -388,7 +388,18 @@ fn write_out(
                     format!("{}: {v}", py_repr(k))
                 })
                 .collect();
-            let id = if f.pending { "None".into() } else { py_repr(&f.id) };
+            // A `tuple_` ID is a Python tuple, printed without quotes.
+            let tuple_id = f
+                .composite
+                .iter()
+                .any(|(k, v)| k == "fid" && matches!(v, Value::Tuple(_)) && py_value(v) == f.id);
+            let id = if f.pending {
+                "None".into()
+            } else if tuple_id {
+                f.id.clone()
+            } else {
+                py_repr(&f.id)
+            };
             let t = time.map(py_float).unwrap_or_else(|| "None".into());
             writeln!(w, "[{id},\t{t},\t{{{}}}],", items.join(", "))
         }

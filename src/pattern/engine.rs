@@ -246,21 +246,36 @@ impl Val {
         matches!(self, Val::None)
     }
 
-    /// The value as text (`str()` of a string; a plain rendering otherwise).
+    /// The value as text: `str()` of it, as fail2ban prints an ID (a tuple ID prints as
+    /// its Python repr).
     fn text(&self) -> Option<String> {
         match self {
             Val::None => None,
             Val::Str(s) => Some(s.clone()),
-            Val::Int(n) => Some(n.to_string()),
-            Val::Tuple(v) => Some(format!(
-                "({})",
+            other => Some(other.repr()),
+        }
+    }
+
+    /// Python's `repr()`; strings get simple quoting (only `'` and `\` escaped), which is
+    /// exact for the printable text fail2ban captures.
+    fn repr(&self) -> String {
+        match self {
+            Val::None => "None".into(),
+            Val::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            Val::Int(n) => n.to_string(),
+            Val::Tuple(v) if v.len() == 1 => format!("({},)", v[0].repr()),
+            Val::Tuple(v) => {
+                format!("({})", v.iter().map(Val::repr).collect::<Vec<_>>().join(", "))
+            }
+            Val::Set(v) if v.is_empty() => "set()".into(),
+            Val::Set(v) => format!(
+                "{{{}}}",
                 v.iter()
-                    .map(|x| x.text().unwrap_or_else(|| "None".into()))
+                    .map(|x| Val::Str(x.clone()).repr())
                     .collect::<Vec<_>>()
                     .join(", ")
-            )),
-            Val::Set(v) => Some(format!("{{{}}}", v.join(", "))),
-            Val::Lines(_) => None,
+            ),
+            Val::Lines(v) => format!("[{}]", v.len()),
         }
     }
 
@@ -335,7 +350,14 @@ impl Dict {
                 }
                 Val::Tuple(t) => {
                     f.data.push((k.clone(), None));
-                    let t = t.iter().map(Val::text).collect();
+                    let t = t
+                        .iter()
+                        .map(|x| match x {
+                            Val::None => None,
+                            Val::Str(s) => Some(s.clone()),
+                            other => Some(other.repr()),
+                        })
+                        .collect();
                     f.composite.push((k, Value::Tuple(t)));
                 }
             }
