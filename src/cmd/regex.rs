@@ -46,8 +46,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
     if args.print_no_ignored && args.print_all_ignored {
         bail!("--print-no-ignored and --print-all-ignored are mutually exclusive");
     }
-    if !args.encoding.eq_ignore_ascii_case("utf-8") && !args.encoding.eq_ignore_ascii_case("utf8")
-    {
+    if !args.encoding.eq_ignore_ascii_case("utf-8") && !args.encoding.eq_ignore_ascii_case("utf8") {
         bail!(
             "--encoding {}: only UTF-8 is supported (invalid bytes become U+FFFD)",
             args.encoding
@@ -70,11 +69,17 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
 
     let mut detector = DateDetector::new(
         resolved.datepattern.as_deref(),
-        DateOptions { now, default_tz: tz },
+        DateOptions {
+            now,
+            default_tz: tz,
+        },
     )
     .context("date pattern")?;
-    let engine = Engine::build(std::slice::from_ref(&resolved.filter), &resolved.engine_opts)
-        .map_err(anyhow::Error::new)?;
+    let engine = Engine::build(
+        std::slice::from_ref(&resolved.filter),
+        &resolved.engine_opts,
+    )
+    .map_err(anyhow::Error::new)?;
 
     let mut header = resolved.header.clone();
     let lines: Vec<u8> = match &source {
@@ -104,7 +109,11 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
                         break;
                     }
                     let num = format!("{}", i + 1);
-                    header.push(format!("| {:>2}: {}", &num[..num.len().min(2)], shortstr(l)));
+                    header.push(format!(
+                        "| {:>2}: {}",
+                        &num[..num.len().min(2)],
+                        shortstr(l)
+                    ));
                 }
                 header.push("`-".into());
             }
@@ -295,12 +304,23 @@ impl Runner<'_> {
             // counters are unsigned, so it stops at zero.
             st.missed = st.missed.saturating_sub(1);
         }
-        if self.outcome.prefregex_matched.first().copied().unwrap_or(false) {
+        if self
+            .outcome
+            .prefregex_matched
+            .first()
+            .copied()
+            .unwrap_or(false)
+        {
             self.prefregex_hits += 1;
             if self.keep_ips {
                 // fail2ban-regex -v keeps the groups of the first `limit` matches, then "...".
                 if self.prefregex_groups.len() < self.limit {
-                    let groups = self.outcome.pref_groups.first().cloned().unwrap_or_default();
+                    let groups = self
+                        .outcome
+                        .pref_groups
+                        .first()
+                        .cloned()
+                        .unwrap_or_default();
                     self.prefregex_groups.push(regex_report::py_dict(&groups));
                 } else if self.prefregex_groups.len() == self.limit {
                     self.prefregex_groups.push("...".into());
@@ -320,7 +340,11 @@ impl Runner<'_> {
             if let Some(s) = self.fail.get_mut(f.regex) {
                 s.hits += 1;
                 if self.keep_ips {
-                    let id = if f.pending { "None".into() } else { f.id.clone() };
+                    let id = if f.pending {
+                        "None".into()
+                    } else {
+                        f.id.clone()
+                    };
                     s.ips.push((id, time, counted > 1));
                 }
             }
@@ -333,7 +357,8 @@ impl Runner<'_> {
         let st = &mut self.stats;
         if ignored {
             st.ignored += 1;
-            if !self.print_no_ignored && (self.print_all_ignored || st.ignored <= self.limit as u64 + 1)
+            if !self.print_no_ignored
+                && (self.print_all_ignored || st.ignored <= self.limit as u64 + 1)
             {
                 st.ignored_lines.push(line.to_string());
             }
@@ -344,7 +369,9 @@ impl Runner<'_> {
             }
         } else {
             st.missed += 1;
-            if !self.print_no_missed && (self.print_all_missed || st.missed <= self.limit as u64 + 1) {
+            if !self.print_no_missed
+                && (self.print_all_missed || st.missed <= self.limit as u64 + 1)
+            {
                 st.missed_lines.push(line.to_string());
             }
         }

@@ -265,7 +265,10 @@ impl Val {
             Val::Int(n) => n.to_string(),
             Val::Tuple(v) if v.len() == 1 => format!("({},)", v[0].repr()),
             Val::Tuple(v) => {
-                format!("({})", v.iter().map(Val::repr).collect::<Vec<_>>().join(", "))
+                format!(
+                    "({})",
+                    v.iter().map(Val::repr).collect::<Vec<_>>().join(", ")
+                )
             }
             Val::Set(v) if v.is_empty() => "set()".into(),
             Val::Set(v) => format!(
@@ -458,8 +461,7 @@ impl Rx {
     fn new(python: &str, multiline: bool, multiline_haystack: bool) -> Result<Rx, String> {
         let tr =
             translate(python, multiline).map_err(|e| format!("{}: {}", e.construct, e.message))?;
-        let exact_regular =
-            tr.is_regular() && !(multiline_haystack && tr.has_text_end_dollar());
+        let exact_regular = tr.is_regular() && !(multiline_haystack && tr.has_text_end_dollar());
         let regular = if exact_regular {
             let s = tr
                 .emit_for(Target::Regular, multiline_haystack)
@@ -697,8 +699,8 @@ impl Engine {
                 // fail2ban compiles only failregexes with re.MULTILINE (maxlines > 1); the
                 // prefregex and ignoreregexes still search the whole buffer.
                 let multiline = ml && kind == RegexKind::Failregex;
-                let rx = Rx::new(&expanded, multiline, ml)
-                    .map_err(|m| err(kind, index, regex, m))?;
+                let rx =
+                    Rx::new(&expanded, multiline, ml).map_err(|m| err(kind, index, regex, m))?;
                 rxs.push(rx);
                 Ok((rxs.len() - 1, expanded))
             };
@@ -889,15 +891,14 @@ impl Engine {
         }
     }
 
-    /// Runs the prefregex `prx` on `hay` (already searched into `cache.pre_spans` when
-    /// `searched`), records the result like fail2ban-regex and returns whether it matched.
+    /// Records the prefregex result of filter `fi` like fail2ban-regex; `searched` is the
+    /// haystack and the spans of the prefregex `prx` on it (groups are read only when it
+    /// matched and [`EngineOptions::pref_groups`] is set).
     fn record_pref(
         &self,
-        fi: usize,
-        prx: usize,
+        (fi, prx): (usize, usize),
         matched: bool,
-        hay: &str,
-        spans: &[Option<(usize, usize)>],
+        (hay, spans): (&str, &[Option<(usize, usize)>]),
         st: &mut FilterState,
         out: &mut LineOutcome,
     ) {
@@ -973,7 +974,7 @@ impl Engine {
                 self.rxs[prx].is_match(&mut cache.rx[prx], &cache.buf)
             };
             let st = &mut cache.states[fi];
-            self.record_pref(fi, prx, matched, &cache.buf, &cache.pre_spans, st, out);
+            self.record_pref((fi, prx), matched, (&cache.buf, &cache.pre_spans), st, out);
             if !matched || !any_fail {
                 return;
             }
@@ -1120,7 +1121,7 @@ impl Engine {
             let hay = buf.as_deref().unwrap_or("\n");
             let matched = self.rxs[prx].captures(&mut cache.rx[prx], hay, &mut cache.pre_spans);
             let st = &mut cache.states[fi];
-            self.record_pref(fi, prx, matched, hay, &cache.pre_spans, st, out);
+            self.record_pref((fi, prx), matched, (hay, &cache.pre_spans), st, out);
             if !matched {
                 return;
             }
@@ -1245,7 +1246,8 @@ impl Engine {
                 let fids = self.text_to_ip(&dns);
                 write_back(st, &fail);
                 for id in fids {
-                    out.failures.push(fail.clone().into_failure(fi, j, Some(id)));
+                    out.failures
+                        .push(fail.clone().into_failure(fi, j, Some(id)));
                 }
                 return if check_all { Flow::Next } else { Flow::Stop };
             }
@@ -1471,9 +1473,15 @@ fn split_match(
     let (s, e) = span;
     let start = memchr::memrchr(b'\n', &b[..(s + 1).min(b.len())]).map_or(0, |p| p + 1);
     // Python's `index("\n", end - 1)`; `end - 1 = -1` counts from the end.
-    let from = if e == 0 { b.len().saturating_sub(1) } else { e - 1 };
+    let from = if e == 0 {
+        b.len().saturating_sub(1)
+    } else {
+        e - 1
+    };
     let end = memchr::memchr(b'\n', &b[from.min(b.len())..]).map_or(b.len(), |p| from + p + 1);
-    let l1 = memchr::memchr_iter(b'\n', &b[..start]).count().min(org.len());
+    let l1 = memchr::memchr_iter(b'\n', &b[..start])
+        .count()
+        .min(org.len());
     let l2 = memchr::memchr_iter(b'\n', &b[..end])
         .count()
         .clamp(l1, org.len());
@@ -1609,7 +1617,11 @@ mod tests {
         assert_eq!(f.id, "bob");
         let keys: Vec<_> = f.data.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["fid", "ip4", "ip6", "fport", "ip"]);
-        let ip = f.data.iter().find(|(k, _)| k == "ip").and_then(|(_, v)| v.as_deref());
+        let ip = f
+            .data
+            .iter()
+            .find(|(k, _)| k == "ip")
+            .and_then(|(_, v)| v.as_deref());
         assert_eq!(ip, Some("1.2.3.4"));
     }
 
@@ -1650,9 +1662,179 @@ mod tests {
 
     #[test]
     fn alt_names() {
-        assert_eq!(complex_target("alt_user_1", "alt_").as_deref(), Some("user"));
+        assert_eq!(
+            complex_target("alt_user_1", "alt_").as_deref(),
+            Some("user")
+        );
         assert_eq!(complex_target("alt_id", "alt_").as_deref(), Some("fid"));
         assert_eq!(complex_target("user", "alt_"), None);
+    }
+}
+
+#[cfg(test)]
+mod multiline_tests {
+    use super::*;
+
+    fn ml_engine(fail: &[&str], ign: &[&str], maxlines: usize) -> Engine {
+        let f = FilterRegexes {
+            name: "t".into(),
+            prefregex: None,
+            failregex: fail.iter().map(|s| s.to_string()).collect(),
+            ignoreregex: ign.iter().map(|s| s.to_string()).collect(),
+        };
+        let opts = EngineOptions {
+            maxlines,
+            ..EngineOptions::default()
+        };
+        Engine::build(&[f], &opts).unwrap()
+    }
+
+    fn feed(e: &Engine, c: &mut EngineCache, date: &str, text: &str) -> LineOutcome {
+        let mut o = LineOutcome::default();
+        let parts = LineParts {
+            before: "",
+            date,
+            after: text,
+        };
+        e.match_parts(c, parts, &mut o);
+        o
+    }
+
+    #[test]
+    fn skiplines_keep_lines_and_consumed_lists_earlier_ones() {
+        let e = ml_engine(
+            &[r"^open (?P<c>\d+) from <ADDR><SKIPLINES>fail (?P=c)$"],
+            &[],
+            4,
+        );
+        let mut c = e.new_cache();
+        assert!(feed(&e, &mut c, "d1 ", "open 1 from 192.0.2.1")
+            .failures
+            .is_empty());
+        assert!(feed(&e, &mut c, "d2 ", "noise").failures.is_empty());
+        let o = feed(&e, &mut c, "d3 ", "fail 1");
+        assert_eq!(o.failures.len(), 1);
+        let f = &o.failures[0];
+        assert_eq!(f.id, "192.0.2.1");
+        // the skipped line is neither in `matches` nor consumed
+        assert_eq!(f.matches, ["d1 open 1 from 192.0.2.1", "d3 fail 1"]);
+        assert_eq!(o.consumed, [(0, "d1 open 1 from 192.0.2.1".to_string())]);
+        assert_eq!(c.states[0].buffer.len(), 1);
+        assert_eq!(c.states[0].buffer[0].after, "noise");
+    }
+
+    #[test]
+    fn buffer_is_cut_to_maxlines() {
+        let e = ml_engine(&[r"^a from <ADDR>\nb$"], &[], 2);
+        let mut c = e.new_cache();
+        feed(&e, &mut c, "", "a from 192.0.2.1");
+        feed(&e, &mut c, "", "x");
+        // the `a` line left by the cut: not consumed, no match
+        let o = feed(&e, &mut c, "", "b");
+        assert!(o.failures.is_empty());
+        assert!(o.consumed.is_empty());
+        assert_eq!(c.states[0].buffer.len(), 2);
+    }
+
+    #[test]
+    fn ignoreregex_sees_matched_lines_and_non_multiline_dollar() {
+        // `$` of an ignoreregex is the end of the matched lines, not of every line.
+        let e = ml_engine(&[r"^a from <ADDR>\n(?:.*\n)*?b$"], &[r"192\.0\.2\.1$"], 3);
+        let mut c = e.new_cache();
+        feed(&e, &mut c, "", "a from 192.0.2.1");
+        let o = feed(&e, &mut c, "", "b");
+        assert_eq!(o.failures.len(), 1);
+        assert!(o.ignore_hits.is_empty());
+    }
+
+    #[test]
+    fn split_match_by_line() {
+        let org: Vec<Arc<LineTuple>> = ["l0", "l1", "l2", "l3"]
+            .iter()
+            .map(|t| {
+                LineTuple::new(LineParts {
+                    before: t,
+                    date: "",
+                    after: "",
+                })
+            })
+            .collect();
+        let hay = join_text(&org);
+        // a match from inside l1 to inside l3, l2 skipped
+        let (m, u) = split_match(&hay, (4, 13), &["l2".to_string()], &org);
+        let names = |v: &[Arc<LineTuple>]| v.iter().map(|t| t.before.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&m), ["l1", "l3"]);
+        assert_eq!(names(&u), ["l0", "l2"]);
+        // a match starting on a "\n" starts on the next line
+        let (m, _) = split_match(&hay, (2, 5), &[], &org);
+        assert_eq!(names(&m), ["l1"]);
+    }
+
+    #[test]
+    fn splitlines_like_python() {
+        assert_eq!(
+            py_splitlines("a\nb\r\nc\rd\x0ce\n"),
+            ["a", "b", "c", "d", "e"]
+        );
+        assert!(py_splitlines("").is_empty());
+        assert_eq!(py_splitlines("\n"), [""]);
+    }
+
+    #[test]
+    fn mlfid_cache_evicts_fifo_at_100() {
+        let mut m = MlfidCache::default();
+        let now = Instant::now();
+        for i in 0..MLFID_MAX {
+            m.set(&i.to_string(), Dict::default(), now);
+        }
+        m.set("new", Dict::default(), now);
+        assert_eq!(m.entries.len(), MLFID_MAX);
+        assert!(m.get("0", now).is_none());
+        assert!(m.get("1", now).is_some());
+        // expired entries are dropped on access
+        assert!(m.get("1", now + MLFID_TTL).is_none());
+    }
+
+    #[test]
+    fn mlfid_users_pending_and_gained() {
+        let f = FilterRegexes {
+            name: "t".into(),
+            failregex: vec![
+                r"^c<F-MLFID>\d+</F-MLFID> user <F-USER>\S+</F-USER>$".into(),
+                r"^c<F-MLFID>\d+</F-MLFID> fail(?: from <ADDR>)?$".into(),
+                r"^c<F-MLFID>\d+</F-MLFID> <F-MLFGAINED>ok</F-MLFGAINED> from <ADDR>$".into(),
+            ],
+            ..Default::default()
+        };
+        let e = Engine::build(&[f], &EngineOptions::default()).unwrap();
+        let mut c = e.new_cache();
+        let mut o = LineOutcome::default();
+        e.match_line(&mut c, "c1 user bob", &mut o);
+        assert!(
+            o.failures[0].pending,
+            "no address yet: pending, reported in check-all"
+        );
+        e.match_line(&mut c, "c1 fail from 192.0.2.1", &mut o);
+        let f = &o.failures[0];
+        assert_eq!(f.id, "192.0.2.1");
+        assert_eq!(
+            f.composite,
+            [("users".to_string(), Value::Set(vec!["bob".into()]))]
+        );
+        assert_eq!(f.matches, ["c1 user bob", "c1 fail from 192.0.2.1"]);
+        // a success on a connection with no pending failure: nofail
+        e.match_line(&mut c, "c2 ok from 192.0.2.2", &mut o);
+        assert!(o.failures[0].nofail);
+    }
+
+    #[test]
+    fn hosts_file() {
+        let h = parse_hosts("127.0.0.1 localhost lo # x\n# c\n::1 localhost\nbad line\n");
+        let names: Vec<_> = h.iter().map(|(a, n)| format!("{a} {n}")).collect();
+        assert_eq!(
+            names,
+            ["127.0.0.1 localhost", "127.0.0.1 lo", "::1 localhost"]
+        );
     }
 }
 
