@@ -17,7 +17,9 @@ use crate::date::{self, DateDetector, DateOptions};
 use crate::f2b::filter::{resolve_regex_arg, RegexArg};
 use crate::f2b::{FilterDef, FilterOrigin};
 use crate::output::regex_report::{self, LineStats, RegexReport, RegexStat};
-use crate::pattern::{DnsMode, Engine, EngineOptions, Failure, FilterRegexes, LineOutcome, UseDns};
+use crate::pattern::{
+    DnsMode, Engine, EngineOptions, Failure, FilterRegexes, LineOutcome, LineParts, UseDns, Value,
+};
 
 /// Options after validation; nothing here depends on clap.
 struct Resolved {
@@ -150,9 +152,8 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         print_all_matched: args.print_all_matched,
         print_no_missed: args.print_no_missed,
         print_no_ignored: args.print_no_ignored,
-        text: String::new(),
+        last_time_text: String::new(),
         parts: Default::default(),
-        last_date_text: String::new(),
     };
 
     let stdout = io::stdout();
@@ -169,7 +170,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         if let Some(fmt) = &out_fmt {
             if !ignored {
                 for f in failures.iter().filter(|f| !f.nofail) {
-                    fmt.write(&mut out, f, time, line, &run.parts, now)?;
+                    write_out(&mut out, fmt, f, time, line, &run.parts, now)?;
                 }
             }
         }
@@ -230,61 +231,87 @@ struct Runner<'a> {
     print_all_matched: bool,
     print_no_missed: bool,
     print_no_ignored: bool,
-    text: String,
+    /// The date text of the last dated line (fail2ban's `__lastTimeText`).
+    last_time_text: String,
     /// fail2ban's `(before, date text, after)` tuple of the last line (for `-o matches`).
     parts: (String, String, String),
-    /// Date text of the last dated line (reused with the recent-date rule).
-    last_date_text: String,
 }
 
 impl Runner<'_> {
     /// Processes one (non-comment, non-empty) line; returns its time, whether it was ignored,
     /// and the failures found (fail2ban's `processLine` + fail2ban-regex's `testRegex`).
     fn process(&mut self, line: &str) -> (Option<f64>, bool, Vec<Failure>) {
+        // fail2ban's `processLine`: the line as (before date, date, after date); the
+        // regexes see before + after.
         let mut time = None;
-        // (before, date text, after), as fail2ban's processLine builds it.
-        let cut = |s: usize, e: usize| {
-            (
-                line[..s].to_string(),
-                line[s..e].to_string(),
-                line[e..].to_string(),
-            )
-        };
-        let recent = self.recent_date();
+        let (mut start, mut end) = (0, 0);
+        let mut whole_with_last_date = false;
         match self.detector.detect(line) {
-            Some(m) if m.end > m.start => match (m.time, recent) {
-                (Some(t), _) => {
-                    self.parts = cut(m.start, m.end);
-                    time = Some(t);
-                    self.last_date = Some(t);
-                    self.last_date_text = self.parts.1.clone();
+            Some(m) if m.end > m.start => {
+                (start, end) = (m.start, m.end);
+                match m.time {
+                    Some(t) => {
+                        time = Some(t);
+                        self.last_date = Some(t);
+                        self.last_time_text.clear();
+                        self.last_time_text.push_str(&line[m.start..m.end]);
+                    }
+                    // An unparsable date (Feb 30): fail2ban takes the last date if it is
+                    // recent and then matches the whole line, date text included.
+                    None => whole_with_last_date = self.recent_date().is_some(),
                 }
-                // An unparsable date (Feb 30): fail2ban takes the last date if it is recent
-                // and then matches the whole line, date text included.
-                (None, Some(recent)) => {
-                    self.parts = (String::new(), self.last_date_text.clone(), line.to_string());
-                    time = Some(recent);
-                }
-                (None, None) => self.parts = cut(m.start, m.end),
-            },
+            }
             Some(m) => {
                 // An empty date match ({NONE}): the last date if recent, else now.
-                self.parts = cut(m.start, m.end);
-                time = Some(recent.unwrap_or(self.now as f64));
+                (start, end) = (m.start, m.end);
+                match self.recent_date() {
+                    Some(d) => {
+                        time = Some(d);
+                        whole_with_last_date = true;
+                    }
+                    None => time = Some(self.now as f64),
+                }
             }
-            None => self.parts = (String::new(), String::new(), line.to_string()),
+            None => whole_with_last_date = self.recent_date().is_some(),
         }
         if time.is_none() {
-            if let Some(recent) = self.recent_date() {
-                time = Some(recent);
-                self.parts = (String::new(), self.last_date_text.clone(), line.to_string());
-            }
+            time = self.recent_date();
         }
-        self.text.clear();
-        self.text.push_str(&self.parts.0);
-        self.text.push_str(&self.parts.2);
+        let parts = if whole_with_last_date {
+            LineParts {
+                before: "",
+                date: &self.last_time_text,
+                after: line,
+            }
+        } else {
+            LineParts {
+                before: &line[..start],
+                date: &line[start..end],
+                after: &line[end..],
+            }
+        };
+        self.parts = (
+            parts.before.to_string(),
+            parts.date.to_string(),
+            parts.after.to_string(),
+        );
         self.engine
-            .match_line(&mut self.cache, &self.text, &mut self.outcome);
+            .match_parts(&mut self.cache, parts, &mut self.outcome);
+        // Earlier buffered lines a multi-line match took: missed -> matched (fail2ban-regex's
+        // testRegex, semantics 5.4).
+        for (_, full) in &self.outcome.consumed {
+            let st = &mut self.stats;
+            if let Some(i) = st.missed_lines.iter().position(|l| l == full) {
+                st.missed_lines.remove(i);
+            }
+            if self.print_all_matched {
+                st.matched_lines.push(full.clone());
+            }
+            st.matched += 1;
+            // fail2ban-regex can go below zero here (a consumed line that was not missed);
+            // counters are unsigned, so it stops at zero.
+            st.missed = st.missed.saturating_sub(1);
+        }
         if self
             .outcome
             .prefregex_matched
@@ -321,7 +348,12 @@ impl Runner<'_> {
             if let Some(s) = self.fail.get_mut(f.regex) {
                 s.hits += 1;
                 if self.keep_ips {
-                    s.ips.push((f.id.clone(), time, counted > 1));
+                    let id = if f.pending {
+                        "None".into()
+                    } else {
+                        f.id.clone()
+                    };
+                    s.ips.push((id, time, counted > 1));
                 }
             }
             if f.nofail {
@@ -357,6 +389,73 @@ impl Runner<'_> {
 
     fn recent_date(&self) -> Option<f64> {
         self.last_date.filter(|&d| d > (self.now - 60) as f64)
+    }
+}
+
+/// One failure in an `-o` format. `msg` prints every line of the failure's `matches` (all
+/// lines of a multi-line or mlfid failure); `row` prints non-string values (`users` set,
+/// `tuple_` groups) as Python literals; the rest is [`regex_report::OutFormat::write`].
+fn write_out(
+    w: &mut impl Write,
+    fmt: &regex_report::OutFormat,
+    f: &Failure,
+    time: Option<f64>,
+    line: &str,
+    parts: &(String, String, String),
+    now: i64,
+) -> io::Result<()> {
+    use regex_report::{py_float, py_repr, OutFormat};
+    match fmt {
+        OutFormat::Msg => {
+            for m in &f.matches {
+                writeln!(w, "{m}")?;
+            }
+            Ok(())
+        }
+        OutFormat::Row if !f.composite.is_empty() => {
+            let items: Vec<String> = f
+                .data
+                .iter()
+                .map(|(k, v)| {
+                    let v = match f.composite.iter().find(|(n, _)| n == k) {
+                        Some((_, c)) => py_value(c),
+                        None => v.as_deref().map_or_else(|| "None".into(), py_repr),
+                    };
+                    format!("{}: {v}", py_repr(k))
+                })
+                .collect();
+            // A `tuple_` ID is a Python tuple, printed without quotes.
+            let tuple_id = f
+                .composite
+                .iter()
+                .any(|(k, v)| k == "fid" && matches!(v, Value::Tuple(_)) && py_value(v) == f.id);
+            let id = if f.pending {
+                "None".into()
+            } else if tuple_id {
+                f.id.clone()
+            } else {
+                py_repr(&f.id)
+            };
+            let t = time.map(py_float).unwrap_or_else(|| "None".into());
+            writeln!(w, "[{id},\t{t},\t{{{}}}],", items.join(", "))
+        }
+        _ => fmt.write(w, f, time, line, parts, now),
+    }
+}
+
+/// Python's repr of a non-string ticket value.
+fn py_value(v: &Value) -> String {
+    use regex_report::py_repr;
+    let opt = |x: &Option<String>| x.as_deref().map_or_else(|| "None".into(), py_repr);
+    match v {
+        Value::Int(n) => n.to_string(),
+        Value::Tuple(t) if t.len() == 1 => format!("({},)", opt(&t[0])),
+        Value::Tuple(t) => format!("({})", t.iter().map(opt).collect::<Vec<_>>().join(", ")),
+        Value::Set(s) if s.is_empty() => "set()".into(),
+        Value::Set(s) => format!(
+            "{{{}}}",
+            s.iter().map(|x| py_repr(x)).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -451,6 +550,8 @@ fn resolve(args: &RegexArgs) -> Result<Resolved> {
             check_all: !args.no_check_all && args.out.is_none(),
             maxlines,
             pref_groups: verbose > 0,
+            // fail2ban-regex: `ignorePending = bool(opts.out)`.
+            ignore_pending: args.out.is_some(),
         },
     })
 }

@@ -121,6 +121,7 @@ pub fn build_scanner(
         check_all: false,
         maxlines: 1,
         pref_groups: false,
+        ignore_pending: true,
     };
     for (key, idx) in keys.into_iter().zip(members) {
         let regs: Vec<FilterRegexes> = idx.iter().map(|&i| filters.regexes[i].clone()).collect();
