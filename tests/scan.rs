@@ -328,7 +328,9 @@ fn counts_agree_with_fail2ban_regex_on_generated_logs() {
 #[test]
 fn other_codecs_give_the_same_report() {
     let dir = tempfile::tempdir().unwrap();
-    let kinds: Vec<(u8, u8)> = (0..800u32).map(|i| ((i * 5 % 9) as u8, (i % 16) as u8)).collect();
+    let kinds: Vec<(u8, u8)> = (0..800u32)
+        .map(|i| ((i * 5 % 9) as u8, (i % 16) as u8))
+        .collect();
     let log = make_log(&kinds);
     let plain = temp_file(dir.path(), "plain", &log);
     let reference = scan_json(&[plain.to_str().unwrap()], None);
@@ -339,8 +341,17 @@ fn other_codecs_give_the_same_report() {
     let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
     xz.write_all(&log).unwrap();
     let xz = temp_file(dir.path(), "rotated.2", &xz.finish().unwrap());
-    let zst = temp_file(dir.path(), "rotated.3", &zstd::encode_all(&log[..], 1).unwrap());
+    let zst = temp_file(
+        dir.path(),
+        "rotated.3",
+        &zstd::encode_all(&log[..], 1).unwrap(),
+    );
     for p in [bz, xz, zst] {
-        assert_eq!(scan_json(&[p.to_str().unwrap()], None), reference, "{}", p.display());
+        assert_eq!(
+            scan_json(&[p.to_str().unwrap()], None),
+            reference,
+            "{}",
+            p.display()
+        );
     }
 }
