@@ -272,6 +272,10 @@ fn every_out_token_gives_the_same_rows() {
             let (ours, theirs) = both(&["-o", o, p, "asterisk"]);
             assert_eq!(stdout(&ours), stdout(&theirs), "-o {o:?} on {log}");
             assert!(theirs.status.success());
+        }
+    }
+}
+
 /// A log for multi-line regexes: two interleaved connections, an ignored one, one whose
 /// lines are further apart than the buffer, noise lines that a match leaves in the buffer.
 const MULTILINE_LOG: &str = "\
