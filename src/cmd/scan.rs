@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Format, ScanArgs};
-use crate::cmd::Exit;
+use crate::cmd::{timezone_arg, wall_clock, Exit};
 use crate::date::{self, DateDetector, DateOptions};
 use crate::f2b::filter::{resolve_regex_arg, RegexArg};
 use crate::output::scan_report::{self, FilterInfo, ScanReport};
@@ -165,7 +165,7 @@ pub fn file_now(path: &Path, year: Option<i32>, tz: Option<i32>) -> i64 {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs() as i64)
-        .unwrap_or_else(crate::cmd::regex::wall_clock)
+        .unwrap_or_else(wall_clock)
 }
 
 /// Result of scanning all inputs.
@@ -247,10 +247,7 @@ pub fn scan_all(
 }
 
 pub fn run(args: ScanArgs) -> Result<Exit> {
-    let tz = match &args.timezone {
-        Some(z) => Some(date::parse_timezone(z).with_context(|| format!("--timezone {z}"))?),
-        None => None,
-    };
+    let tz = timezone_arg(args.timezone.as_deref())?;
     if let Some(p) = &args.datepattern {
         date::describe_datepattern(p).with_context(|| format!("--datepattern {p}"))?;
     }
