@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::{BansArgs, SetTimeouts};
-use crate::cmd::scan::{build_scanner, scan_all, Filters};
+use crate::cmd::scan::{build_scanner, scan_all, split_filter, Filters};
 use crate::cmd::Exit;
 use crate::cmd::{parse_instant, timezone_arg, wall_clock};
 use crate::date;
@@ -319,19 +319,9 @@ fn load_jail_filter(
             d.maxlines.unwrap_or(1)
         );
     }
-    let info = FilterInfo {
-        name: d.name.clone(),
-        origin: format!("{:?}", d.origin),
-        failregex: d.failregex.clone(),
-        ignoreregex: d.ignoreregex.clone(),
-    };
-    let dp = def.datepattern.clone().or(d.datepattern);
-    let regs = FilterRegexes {
-        name: d.name,
-        prefregex: d.prefregex,
-        failregex: d.failregex,
-        ignoreregex: d.ignoreregex,
-    };
+    let (regs, filter_dp, info) = split_filter(d);
+    // The jail's datepattern overrides the filter's.
+    let dp = def.datepattern.clone().or(filter_dp);
     Ok((regs, dp, info))
 }
 
