@@ -287,11 +287,15 @@ impl Runner<'_> {
                 after: &line[end..],
             }
         };
-        self.parts = (
-            parts.before.to_string(),
-            parts.date.to_string(),
-            parts.after.to_string(),
-        );
+        // Kept for `-o matches`; the buffers are reused from line to line.
+        for (buf, text) in [
+            (&mut self.parts.0, parts.before),
+            (&mut self.parts.1, parts.date),
+            (&mut self.parts.2, parts.after),
+        ] {
+            buf.clear();
+            buf.push_str(text);
+        }
         self.engine
             .match_parts(&mut self.cache, parts, &mut self.outcome);
         // Earlier buffered lines a multi-line match took: missed -> matched (fail2ban-regex's
@@ -384,6 +388,8 @@ impl Runner<'_> {
         (time, ignored, failures)
     }
 
+    /// The last parsed date if it is less than 60 s before now: fail2ban gives undated and
+    /// unparsable lines that time, and no time at all once it is older.
     fn recent_date(&self) -> Option<f64> {
         self.last_date.filter(|&d| d > (self.now - 60) as f64)
     }

@@ -230,7 +230,10 @@ pub fn scan_all(
                         default_tz: tz,
                     },
                 )
-                .with_context(|| format!("date pattern {:?}", g.datepattern))
+                .with_context(|| match &g.datepattern {
+                    Some(p) => format!("datepattern {p}"),
+                    None => "default date templates".to_string(),
+                })
             })
             .collect::<Result<_>>()?;
         if template_names.is_empty() {
