@@ -82,8 +82,9 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-/// The JSON report without the per-file section (paths differ between variants).
-fn scan_json(args: &[&str], stdin: Option<&[u8]>) -> serde_json::Value {
+/// `failscan scan` with a JSON report, a fixed year and no fail2ban config (the embedded
+/// asterisk filter), so that results do not depend on the machine.
+fn scan_json_cmd() -> std::process::Command {
     let mut c = failscan();
     c.args([
         "scan",
@@ -94,8 +95,14 @@ fn scan_json(args: &[&str], stdin: Option<&[u8]>) -> serde_json::Value {
         "2024",
         "-c",
         "/nonexistent",
-    ])
-    .args(args);
+    ]);
+    c
+}
+
+/// The JSON report without the per-file section (paths differ between variants).
+fn scan_json(args: &[&str], stdin: Option<&[u8]>) -> serde_json::Value {
+    let mut c = scan_json_cmd();
+    c.args(args);
     c.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -192,17 +199,7 @@ fn broken_inputs_are_reported_and_the_rest_completes() {
     let junk = temp_file(dir.path(), "junk.bin", &junk);
     let missing = dir.path().join("missing.log");
 
-    let mut c = failscan();
-    c.args([
-        "scan",
-        "-q",
-        "--format",
-        "json",
-        "--year",
-        "2024",
-        "-c",
-        "/nonexistent",
-    ]);
+    let mut c = scan_json_cmd();
     for p in [&good, &truncated, &corrupt, &empty, &junk, &missing] {
         c.arg(p);
     }

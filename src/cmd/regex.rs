@@ -12,7 +12,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::RegexArgs;
-use crate::cmd::Exit;
+use crate::cmd::{parse_instant, timezone_arg, wall_clock, Exit};
 use crate::date::{self, DateDetector, DateOptions};
 use crate::f2b::filter::{resolve_regex_arg, RegexArg};
 use crate::f2b::{FilterDef, FilterOrigin};
@@ -56,10 +56,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         Some(s) => parse_instant(s).with_context(|| format!("--now {s}"))?,
         None => wall_clock(),
     };
-    let tz = match &args.timezone {
-        Some(z) => Some(date::parse_timezone(z).with_context(|| format!("--timezone {z}"))?),
-        None => None,
-    };
+    let tz = timezone_arg(args.timezone.as_deref())?;
     let resolved = resolve(&args)?;
     let source = if Path::new(&args.log).is_file() {
         LogSource::File(args.log.clone())
@@ -290,11 +287,15 @@ impl Runner<'_> {
                 after: &line[end..],
             }
         };
-        self.parts = (
-            parts.before.to_string(),
-            parts.date.to_string(),
-            parts.after.to_string(),
-        );
+        // Kept for `-o matches`; the buffers are reused from line to line.
+        for (buf, text) in [
+            (&mut self.parts.0, parts.before),
+            (&mut self.parts.1, parts.date),
+            (&mut self.parts.2, parts.after),
+        ] {
+            buf.clear();
+            buf.push_str(text);
+        }
         self.engine
             .match_parts(&mut self.cache, parts, &mut self.outcome);
         // Earlier buffered lines a multi-line match took: missed -> matched (fail2ban-regex's
@@ -387,6 +388,8 @@ impl Runner<'_> {
         (time, ignored, failures)
     }
 
+    /// The last parsed date if it is less than 60 s before now: fail2ban gives undated and
+    /// unparsable lines that time, and no time at all once it is older.
     fn recent_date(&self) -> Option<f64> {
         self.last_date.filter(|&d| d > (self.now - 60) as f64)
     }
@@ -590,22 +593,4 @@ fn shortstr(s: &str) -> String {
     } else {
         s.to_string()
     }
-}
-
-/// The wall clock in epoch seconds.
-pub fn wall_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Parses epoch seconds or an RFC 3339 timestamp.
-pub fn parse_instant(s: &str) -> Result<i64> {
-    if let Ok(n) = s.trim().parse::<f64>() {
-        return Ok(n.floor() as i64);
-    }
-    let dt = chrono::DateTime::parse_from_rfc3339(s.trim())
-        .with_context(|| format!("'{s}' is neither epoch seconds nor an RFC 3339 time"))?;
-    Ok(dt.timestamp())
 }

@@ -189,7 +189,7 @@ fn ctime(t: Option<f64>) -> String {
     use chrono::{Local, TimeZone};
     let secs = t
         .map(|t| t.floor() as i64)
-        .unwrap_or_else(crate::cmd::regex::wall_clock);
+        .unwrap_or_else(crate::cmd::wall_clock);
     match Local.timestamp_opt(secs, 0).single() {
         Some(dt) => dt.format("%a %b %d %H:%M:%S %Y").to_string(),
         None => secs.to_string(),
