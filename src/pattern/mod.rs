@@ -8,6 +8,7 @@
 //! - [`engine`]: every regex of every filter in one automaton, exact verification on
 //!   candidate lines, and fail2ban's `findFailure` for single-line buffers.
 
+mod fastpath;
 pub mod engine;
 pub mod ipaddr;
 pub mod tags;
