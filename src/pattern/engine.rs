@@ -359,15 +359,26 @@ pub struct EngineCache {
     last_pref_groups: Vec<Vec<(String, Option<String>)>>,
 }
 
-fn combined_builder() -> meta::Builder {
-    let mut b = meta::Regex::builder();
-    b.configure(
-        meta::Config::new()
-            .match_kind(MatchKind::All)
-            .hybrid_cache_capacity(32 << 20)
-            .nfa_size_limit(Some(1 << 30)),
-    );
-    b
+/// A pattern-set automaton: `which_overlapping_matches` on it tells which of `patterns`
+/// match somewhere in the haystack.
+///
+/// Each pattern `P` is compiled as `(?:P)(?s:.)*\z`, which matches exactly when `P` matches
+/// somewhere, but only at the end of the haystack: the overlapping search then stops once,
+/// at the end, instead of at every position where some pattern (an unanchored gate, a
+/// `.*` tail) matches again.
+fn build_set(patterns: &[String]) -> Result<meta::Regex, regex_automata::meta::BuildError> {
+    let tailed: Vec<String> = patterns
+        .iter()
+        .map(|p| format!("(?:{p})(?s:.)*\\z"))
+        .collect();
+    meta::Regex::builder()
+        .configure(
+            meta::Config::new()
+                .match_kind(MatchKind::All)
+                .hybrid_cache_capacity(32 << 20)
+                .nfa_size_limit(Some(1 << 30)),
+        )
+        .build_many(&tailed)
 }
 
 impl Engine {
@@ -471,7 +482,7 @@ impl Engine {
                 fc.ign.push((id, patterns.len() - 1));
             }
             if fc.content.is_some() && !stage2.is_empty() {
-                let re = combined_builder().build_many(&stage2).map_err(|e| {
+                let re = build_set(&stage2).map_err(|e| {
                     err(
                         RegexKind::Failregex,
                         0,
@@ -486,17 +497,13 @@ impl Engine {
         let combined = if patterns.is_empty() {
             None
         } else {
-            Some(
-                combined_builder()
-                    .build_many(&patterns)
-                    .map_err(|e| PatternError {
-                        filter: String::new(),
-                        kind: RegexKind::Failregex,
-                        index: 0,
-                        regex: String::new(),
-                        message: format!("combined automaton: {e}"),
-                    })?,
-            )
+            Some(build_set(&patterns).map_err(|e| PatternError {
+                filter: String::new(),
+                kind: RegexKind::Failregex,
+                index: 0,
+                regex: String::new(),
+                message: format!("combined automaton: {e}"),
+            })?)
         };
         Ok(Engine {
             rxs,
