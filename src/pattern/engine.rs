@@ -366,7 +366,7 @@ pub struct EngineCache {
 /// somewhere, but only at the end of the haystack: the overlapping search then stops once,
 /// at the end, instead of at every position where some pattern (an unanchored gate, a
 /// `.*` tail) matches again.
-fn build_set(patterns: &[String]) -> Result<meta::Regex, regex_automata::meta::BuildError> {
+fn build_set(patterns: &[String]) -> Result<meta::Regex, Box<regex_automata::meta::BuildError>> {
     let tailed: Vec<String> = patterns
         .iter()
         .map(|p| format!("(?:{p})(?s:.)*\\z"))
@@ -379,6 +379,7 @@ fn build_set(patterns: &[String]) -> Result<meta::Regex, regex_automata::meta::B
                 .nfa_size_limit(Some(1 << 30)),
         )
         .build_many(&tailed)
+        .map_err(Box::new)
 }
 
 impl Engine {
