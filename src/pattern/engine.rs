@@ -40,8 +40,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use regex_automata::meta;
+use regex_automata::util::captures::Captures;
 use regex_automata::{Input, MatchKind, PatternID, PatternSet};
 
+use super::fastpath;
 use super::ipaddr::{self, Family};
 use super::tags::{expand_tags, TagError};
 use super::translate::{translate, Target, Translated};
@@ -444,6 +446,11 @@ struct Rx {
     tr: Translated,
     /// Exact when the pattern is regular (and, with `\b`, on ASCII haystacks).
     regular: Option<meta::Regex>,
+    /// `regular` restricted to ASCII (see [`super::fastpath`]): exact on ASCII haystacks, and
+    /// much smaller and faster.
+    ascii: Option<meta::Regex>,
+    /// The ASCII variant split before a `(.+)$` tail, for single-line ASCII haystacks.
+    tail: Option<Tail>,
     /// Exact always; built when the pattern is not regular or has `\b`.
     fancy: Option<fancy_regex::Regex>,
     names: Vec<(usize, String)>,
@@ -462,13 +469,20 @@ impl Rx {
         let tr =
             translate(python, multiline).map_err(|e| format!("{}: {}", e.construct, e.message))?;
         let exact_regular = tr.is_regular() && !(multiline_haystack && tr.has_text_end_dollar());
-        let regular = if exact_regular {
+        let (regular, (ascii, tail)) = if exact_regular {
             let s = tr
                 .emit_for(Target::Regular, multiline_haystack)
                 .map_err(|e| e.to_string())?;
-            Some(meta::Regex::new(&s).map_err(|e| format!("regex-automata: {e}"))?)
+            let re = meta::Regex::new(&s).map_err(|e| format!("regex-automata: {e}"))?;
+            // The ASCII and tail fast paths are built for single-line haystacks only.
+            let fast = if multiline_haystack {
+                (None, None)
+            } else {
+                ascii_regexes(&s)
+            };
+            (Some(re), fast)
         } else {
-            None
+            (None, (None, None))
         };
         let fancy = if !exact_regular || tr.has_word_boundary {
             let s = tr
@@ -504,6 +518,8 @@ impl Rx {
         Ok(Rx {
             tr,
             regular,
+            ascii,
+            tail,
             fancy,
             names,
             alts,
@@ -512,22 +528,52 @@ impl Rx {
         })
     }
 
-    fn use_fancy(&self, hay: &str) -> bool {
-        self.regular.is_none() || (self.tr.has_word_boundary && !hay.is_ascii())
+    /// The exact regular matcher for `hay` and its cache, or `None` when only fancy-regex
+    /// is exact there.
+    fn pick<'a>(
+        &'a self,
+        c: &'a mut RxCache,
+        ascii: bool,
+    ) -> Option<(&'a meta::Regex, &'a mut meta::Cache, &'a mut Captures)> {
+        let regular = self.regular.as_ref()?;
+        if let (true, Some(a)) = (ascii, &self.ascii) {
+            let (cache, caps) = c
+                .ascii
+                .get_or_insert_with(|| (a.create_cache(), a.create_captures()));
+            return Some((a, cache, caps));
+        }
+        if self.tr.has_word_boundary && !ascii {
+            return None;
+        }
+        Some((regular, &mut c.cache, &mut c.caps))
+    }
+
+    /// The tail split applies to `hay` (`ascii` = `hay.is_ascii()`).
+    fn tail_for(&self, hay: &str, ascii: bool) -> Option<&Tail> {
+        let t = self.tail.as_ref()?;
+        let text = hay.strip_suffix('\n')?;
+        (ascii && memchr::memchr(b'\n', text.as_bytes()).is_none()).then_some(t)
     }
 
     fn is_match(&self, c: &mut RxCache, hay: &str) -> bool {
-        if self.use_fancy(hay) {
+        let ascii = hay.is_ascii();
+        if let Some(t) = self.tail_for(hay, ascii) {
+            let (cache, _) = c.tail_cache(&t.head);
+            return t
+                .head
+                .search_with(cache, &Input::new(hay).earliest(true))
+                .is_some();
+        }
+        match self.pick(c, ascii) {
+            Some((r, cache, _)) => r
+                .search_with(cache, &Input::new(hay).earliest(true))
+                .is_some(),
             // A backtrack-limit error is a regex fail2ban would still be running: no match.
-            return self
+            None => self
                 .fancy
                 .as_ref()
-                .is_some_and(|f| f.is_match(hay).unwrap_or(false));
+                .is_some_and(|f| f.is_match(hay).unwrap_or(false)),
         }
-        self.regular.as_ref().is_some_and(|r| {
-            r.search_with(&mut c.cache, &Input::new(hay).earliest(true))
-                .is_some()
-        })
     }
 
     /// Searches `hay`; on a match fills `spans` (index = group number).
@@ -538,21 +584,23 @@ impl Rx {
         spans: &mut Vec<Option<(usize, usize)>>,
     ) -> bool {
         spans.clear();
-        if self.use_fancy(hay) {
+        let ascii = hay.is_ascii();
+        if let Some(t) = self.tail_for(hay, ascii) {
+            return t.captures(c, hay, spans);
+        }
+        let Some((r, cache, caps)) = self.pick(c, ascii) else {
             let Some(f) = &self.fancy else { return false };
             let Ok(Some(caps)) = f.captures(hay) else {
                 return false;
             };
             spans.extend((0..caps.len()).map(|i| caps.get(i).map(|m| (m.start(), m.end()))));
             return true;
-        }
-        let Some(r) = &self.regular else { return false };
-        r.search_captures_with(&mut c.cache, &Input::new(hay), &mut c.caps);
-        if !c.caps.is_match() {
+        };
+        r.search_captures_with(cache, &Input::new(hay), caps);
+        if !caps.is_match() {
             return false;
         }
-        spans
-            .extend((0..c.caps.group_len()).map(|i| c.caps.get_group(i).map(|s| (s.start, s.end))));
+        spans.extend((0..caps.group_len()).map(|i| caps.get_group(i).map(|s| (s.start, s.end))));
         true
     }
 
@@ -604,10 +652,73 @@ impl Rx {
     }
 }
 
+/// [`fastpath::split_content_tail`] compiled.
+#[derive(Debug)]
+struct Tail {
+    head: meta::Regex,
+    group: usize,
+    non_empty: bool,
+}
+
+impl Tail {
+    /// Exact captures of the whole pattern on an ASCII haystack whose only `\n` is last.
+    fn captures(
+        &self,
+        c: &mut RxCache,
+        hay: &str,
+        spans: &mut Vec<Option<(usize, usize)>>,
+    ) -> bool {
+        let (cache, caps) = c.tail_cache(&self.head);
+        self.head
+            .search_captures_with(cache, &Input::new(hay), caps);
+        let Some(m) = caps.get_match() else {
+            return false;
+        };
+        // ASCII: the `.` of `H.` is one byte.
+        let k = if self.non_empty { m.end() - 1 } else { m.end() };
+        let end = k.max(hay.len() - 1);
+        spans.extend((0..self.group).map(|i| caps.get_group(i).map(|s| (s.start, s.end))));
+        spans[0] = Some((m.start(), end));
+        spans.push(Some((k, end)));
+        true
+    }
+}
+
+/// The ASCII-only variant of an exact Rust pattern and its tail split; `None` when they
+/// cannot be built (the full regex is then used).
+fn ascii_regexes(pattern: &str) -> (Option<meta::Regex>, Option<Tail>) {
+    let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(pattern) else {
+        return (None, None);
+    };
+    let ascii = fastpath::ascii_only(&hir);
+    let tail = fastpath::split_content_tail(&ascii).and_then(|t| {
+        let head = meta::Builder::new().build_from_hir(&t.head).ok()?;
+        Some(Tail {
+            head,
+            group: t.group,
+            non_empty: t.non_empty,
+        })
+    });
+    (meta::Builder::new().build_from_hir(&ascii).ok(), tail)
+}
+
 #[derive(Debug, Clone)]
 struct RxCache {
     cache: meta::Cache,
-    caps: regex_automata::util::captures::Captures,
+    caps: Captures,
+    /// For [`Rx::ascii`], made on first use.
+    ascii: Option<(meta::Cache, Captures)>,
+    /// For [`Rx::tail`], made on first use.
+    tail: Option<(meta::Cache, Captures)>,
+}
+
+impl RxCache {
+    fn tail_cache(&mut self, head: &meta::Regex) -> (&mut meta::Cache, &mut Captures) {
+        let (cache, caps) = self
+            .tail
+            .get_or_insert_with(|| (head.create_cache(), head.create_captures()));
+        (cache, caps)
+    }
 }
 
 #[derive(Debug)]
@@ -662,15 +773,27 @@ pub struct EngineCache {
     states: Vec<FilterState>,
 }
 
-fn combined_builder() -> meta::Builder {
-    let mut b = meta::Regex::builder();
-    b.configure(
-        meta::Config::new()
-            .match_kind(MatchKind::All)
-            .hybrid_cache_capacity(32 << 20)
-            .nfa_size_limit(Some(1 << 30)),
-    );
-    b
+/// A pattern-set automaton: `which_overlapping_matches` on it tells which of `patterns`
+/// match somewhere in the haystack.
+///
+/// Each pattern `P` is compiled as `(?:P)(?s:.)*\z`, which matches exactly when `P` matches
+/// somewhere, but only at the end of the haystack: the overlapping search then stops once,
+/// at the end, instead of at every position where some pattern (an unanchored gate, a
+/// `.*` tail) matches again.
+fn build_set(patterns: &[String]) -> Result<meta::Regex, Box<regex_automata::meta::BuildError>> {
+    let tailed: Vec<String> = patterns
+        .iter()
+        .map(|p| format!("(?:{p})(?s:.)*\\z"))
+        .collect();
+    meta::Regex::builder()
+        .configure(
+            meta::Config::new()
+                .match_kind(MatchKind::All)
+                .hybrid_cache_capacity(32 << 20)
+                .nfa_size_limit(Some(1 << 30)),
+        )
+        .build_many(&tailed)
+        .map_err(Box::new)
 }
 
 impl Engine {
@@ -760,7 +883,7 @@ impl Engine {
                 fc.ign.push((id, patterns.len() - 1));
             }
             if !ml && fc.content.is_some() && !stage2.is_empty() {
-                let re = combined_builder().build_many(&stage2).map_err(|e| {
+                let re = build_set(&stage2).map_err(|e| {
                     err(
                         RegexKind::Failregex,
                         0,
@@ -776,17 +899,13 @@ impl Engine {
         let combined = if patterns.is_empty() || ml {
             None
         } else {
-            Some(
-                combined_builder()
-                    .build_many(&patterns)
-                    .map_err(|e| PatternError {
-                        filter: String::new(),
-                        kind: RegexKind::Failregex,
-                        index: 0,
-                        regex: String::new(),
-                        message: format!("combined automaton: {e}"),
-                    })?,
-            )
+            Some(build_set(&patterns).map_err(|e| PatternError {
+                filter: String::new(),
+                kind: RegexKind::Failregex,
+                index: 0,
+                regex: String::new(),
+                message: format!("combined automaton: {e}"),
+            })?)
         };
         Ok(Engine {
             rxs,
@@ -816,12 +935,16 @@ impl Engine {
                     Some(re) => RxCache {
                         cache: re.create_cache(),
                         caps: re.create_captures(),
+                        ascii: None,
+                        tail: None,
                     },
                     None => {
                         let re = meta::Regex::new("").expect("empty regex compiles");
                         RxCache {
                             cache: re.create_cache(),
                             caps: re.create_captures(),
+                            ascii: None,
+                            tail: None,
                         }
                     }
                 })

@@ -9,6 +9,7 @@
 //!   candidate lines, and fail2ban's `findFailure` (multi-line buffers and the mlfid cache
 //!   included; that state lives in the per-log [`EngineCache`]).
 
+mod fastpath;
 pub mod engine;
 pub mod ipaddr;
 pub mod tags;
