@@ -137,15 +137,141 @@ fn four_digits(s: &[u8], i: usize) -> Option<u32> {
 
 /// Runs the fast matcher of `kind` on the whole line. `years` holds the accepted 3-digit
 /// `%ExY` prefixes as numbers (e.g. 200, 201, 202).
+#[inline]
 pub(crate) fn match_line(kind: FastKind, line: &str, years: &[u16]) -> Fast {
     let s = line.as_bytes();
     let Some(p) = prefix(s) else {
         return Fast::Decline;
     };
+    let common = match kind {
+        FastKind::IsoLineBegin => iso_common(s, p, years),
+        FastKind::SyslogLineBegin => syslog_common(s, p),
+    };
+    match common {
+        Some(m) => m,
+        None => match_general(kind, s, p, years),
+    }
+}
+
+#[inline(never)]
+fn match_general(kind: FastKind, s: &[u8], p: usize, years: &[u16]) -> Fast {
     match kind {
         FastKind::IsoLineBegin => iso(s, p, years),
         FastKind::SyslogLineBegin => syslog(s, p, years),
     }
+}
+
+/// Digit value of an ASCII byte, or a number >= 10.
+#[inline]
+fn dv(b: u8) -> u32 {
+    u32::from(b.wrapping_sub(b'0'))
+}
+
+/// Two-digit number at `w[i..i + 2]`, or a number >= 100 if either is not a digit.
+#[inline]
+fn dd(w: &[u8], i: usize) -> u32 {
+    let (a, b) = (dv(w[i]), dv(w[i + 1]));
+    if a < 10 && b < 10 {
+        a * 10 + b
+    } else {
+        100
+    }
+}
+
+/// The overwhelmingly common ISO shape, `YYYY-MM-DD HH:MM:SS` with two-digit fields, a single
+/// space (or `T`) and a plain non-word byte (or the line end) after the seconds: the regex
+/// can only match these 19 bytes then. None = another shape: the general matcher decides.
+#[inline]
+fn iso_common(s: &[u8], p: usize, years: &[u16]) -> Option<Fast> {
+    let w: &[u8; 19] = s.get(p..p + 19)?.try_into().ok()?;
+    let sep = w[4];
+    if !matches!(sep, b'-' | b'/' | b'.')
+        || w[7] != sep
+        || !matches!(w[10], b' ' | b'T')
+        || w[13] != b':'
+        || w[16] != b':'
+    {
+        return None;
+    }
+    let (y1, y2) = (dd(w, 0), dd(w, 2));
+    let (month, day, hour, minute, second) = (dd(w, 5), dd(w, 8), dd(w, 11), dd(w, 14), dd(w, 17));
+    if y1 >= 100
+        || y2 >= 100
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let year = y1 * 100 + y2;
+    if !year_ok(years, year) {
+        return None;
+    }
+    let end = p + 19;
+    // What may follow without a fraction, a zone or a word character continuing the text.
+    match s.get(end) {
+        None => {}
+        Some(&c) if c >= 0x20 && c < 0x80 && !word(c) && !b".,+- \t".contains(&c) => {}
+        Some(_) => return None,
+    }
+    Some(Fast::Match {
+        end,
+        g1: (p, end),
+        fields: Fields {
+            year: Some(year as i32),
+            month: Some(month),
+            day: Some(day),
+            hour,
+            minute,
+            second,
+            ..Fields::default()
+        },
+    })
+}
+
+/// The common syslog shape `Mmm dd HH:MM:SS` (day `dd` or ` d`) with no weekday, fraction or
+/// year, followed by a non-word byte or the line end. None = the general matcher decides.
+#[inline]
+fn syslog_common(s: &[u8], p: usize) -> Option<Fast> {
+    let w: &[u8; 15] = s.get(p..p + 15)?.try_into().ok()?;
+    // `| 0x20` maps exactly the ASCII letters (and nothing else) onto lower-case letters.
+    let name = [w[0] | 0x20, w[1] | 0x20, w[2] | 0x20];
+    let month = MONTHS.iter().position(|m| **m == name)? as u32 + 1;
+    if w[3] != b' ' || w[6] != b' ' || w[9] != b':' || w[12] != b':' {
+        return None;
+    }
+    let day = match w[4] {
+        b' ' if dv(w[5]) < 10 => dv(w[5]),
+        b' ' => 100,
+        _ => dd(w, 4),
+    };
+    let (hour, minute, second) = (dd(w, 7), dd(w, 10), dd(w, 13));
+    if !(1..=31).contains(&day) || hour > 29 || minute > 59 || second > 59 {
+        return None;
+    }
+    let end = p + 15;
+    match s.get(end) {
+        None => {}
+        // A year may follow a space.
+        Some(b' ') if s.get(end + 1).is_some_and(u8::is_ascii_digit) => return None,
+        Some(&c) if c < 0x80 && !word(c) && c != b'.' => {}
+        Some(_) => return None,
+    }
+    Some(Fast::Match {
+        end,
+        g1: (p, end),
+        fields: Fields {
+            year: None,
+            month: Some(month),
+            day: Some(day),
+            hour,
+            minute,
+            second,
+            ..Fields::default()
+        },
+    })
 }
 
 fn iso(s: &[u8], p: usize, years: &[u16]) -> Fast {
@@ -472,6 +598,50 @@ mod tests {
         #[test]
         fn fast_path_agrees_with_regex_on_noise(line in "[0-9 :/.\\-T\\[\\]MarJnFeb+Z,a\u{e9}]{0,32}") {
             agree(&reference_cached(), &line);
+        }
+    }
+
+    /// The shortcuts for the common shapes agree with the general matchers wherever they
+    /// answer.
+    fn common_agrees(r: &Reference, line: &str) {
+        let s = line.as_bytes();
+        let Some(p) = prefix(s) else { return };
+        if let Some(m) = iso_common(s, p, &r.years) {
+            assert_eq!(m, iso(s, p, &r.years), "iso on {line:?}");
+        }
+        if let Some(m) = syslog_common(s, p) {
+            assert_eq!(m, syslog(s, p, &r.years), "syslog on {line:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn common_shapes_agree_with_general_matchers(
+            line in prop_oneof![iso_line(), syslog_line(), "[0-9 :/.\\-T\\[\\]MarJnFeb+Z,a\u{e9}]{0,32}"]
+        ) {
+            common_agrees(&reference_cached(), &line);
+        }
+    }
+
+    #[test]
+    fn common_shapes_take_the_shortcut() {
+        let r = reference_cached();
+        for line in [
+            "[2024-03-10 08:15:01] NOTICE[123] chan_sip.c: x",
+            "2024/03/10T08:15:01",
+            "[Mar 10 08:15:01] NOTICE[123] chan_sip.c: x",
+            "[Mar  5 08:15:01] NOTICE[123] x",
+            "Mar 10 08:15:01 host asterisk[1]: x",
+        ] {
+            let s = line.as_bytes();
+            let p = prefix(s).expect("ASCII prefix");
+            assert!(
+                iso_common(s, p, &r.years).is_some() || syslog_common(s, p).is_some(),
+                "{line:?}"
+            );
+            common_agrees(&r, line);
         }
     }
 

@@ -461,7 +461,83 @@ impl DateDetector {
     }
 
     /// Finds the date of one line, updating the detector state like fail2ban's `matchTime`.
+    #[inline]
     pub fn detect(&mut self, line: &str) -> Option<DateMatch> {
+        // Hot path: the last winner is a template with a hand-written matcher (always
+        // anchored), so the search starts and, on a match, ends with it.
+        let mut last_missed = false;
+        if let Some(entry) = self.order.get(self.last_idx) {
+            let id = entry.id;
+            if let Some(kind) = self.templates[id].fast {
+                match fast::match_line(kind, line, &self.years) {
+                    fast::Fast::Match { end, g1, fields } => {
+                        return Some(self.fast_win(id, line, end, g1, &fields));
+                    }
+                    fast::Fast::NoMatch => {
+                        #[cfg(test)]
+                        {
+                            self.fast_answers += 1;
+                        }
+                        last_missed = true;
+                    }
+                    fast::Fast::Decline => {}
+                }
+            }
+        }
+        self.detect_general(line, last_missed)
+    }
+
+    /// The state update and result of [`Self::detect_general`] for a match of the last
+    /// winner (anchored, index `last_idx`) found by the hand-written matcher: group 0 is
+    /// `0..end` and `line[..end]` is ASCII, so byte and character indices agree.
+    #[inline]
+    fn fast_win(
+        &mut self,
+        id: usize,
+        line: &str,
+        end: usize,
+        g1: (usize, usize),
+        fields: &Fields,
+    ) -> DateMatch {
+        #[cfg(test)]
+        {
+            self.fast_answers += 1;
+        }
+        self.raw_hits[id] += 1;
+        let i = self.last_idx;
+        let entry = &mut self.order[i];
+        entry.hits += 1;
+        entry.used = true;
+        entry.distance = 0;
+        if self.first_unused == i {
+            self.first_unused += 1;
+        }
+        let b = line.as_bytes();
+        self.last_pos = (0, None, b.first().map(|&c| char::from(c)));
+        let e = end as i64;
+        self.last_end = (
+            e,
+            end.checked_sub(1).and_then(|k| b.get(k)).map(|&c| char::from(c)),
+            line.get(end..).and_then(|r| r.chars().next()),
+        );
+        // The winner is the last winner: no reordering (fail2ban's `i != self.__lastTemplIdx`).
+        let (start, stop) = g1;
+        let time = if start == stop {
+            None
+        } else {
+            self.conv.unix_time(fields)
+        };
+        DateMatch {
+            start,
+            end: stop,
+            time,
+            template: id,
+        }
+    }
+
+    /// The full `matchTime` loop. `last_missed`: the last winner (anchored) was already
+    /// searched and did not match.
+    fn detect_general(&mut self, line: &str, last_missed: bool) -> Option<DateMatch> {
         let lc = LineChars::new(line);
         let n = self.order.len();
         let len = line.len();
@@ -470,7 +546,9 @@ impl DateDetector {
         let mut winner: Option<(Found, usize)> = None;
 
         let li = self.last_idx;
-        if li < n {
+        if li < n && last_missed {
+            ignore = li;
+        } else if li < n {
             let id = self.order[li].id;
             let anchored = self.templates[id].anchored();
             let m = if anchored {
