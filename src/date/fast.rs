@@ -22,9 +22,21 @@ pub(crate) enum Fast {
     Decline,
 }
 
+/// ASCII `\w` by byte (false for every non-ASCII byte).
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = (b as u8).is_ascii_alphanumeric() || b == b'_' as usize;
+        b += 1;
+    }
+    t
+};
+
 /// ASCII `\w`.
+#[inline]
 fn word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    WORD[usize::from(b)]
 }
 
 /// End boundary `(?=\b|\W|$)` after a date that ends in a digit, restricted to ASCII.
@@ -38,6 +50,7 @@ fn end_ok(s: &[u8], p: usize) -> Option<bool> {
 }
 
 /// The `^(?:\W{0,2})?` prefix: greedy ASCII non-word bytes, at most 2.
+#[inline]
 fn prefix(s: &[u8]) -> Option<usize> {
     let mut p = 0;
     while p < 2 && p < s.len() {
@@ -123,8 +136,32 @@ fn fraction(s: &[u8], i: usize, seps: &[u8]) -> Option<usize> {
     }
 }
 
-fn year_ok(prefixes: &[u16], y: u32) -> bool {
-    prefixes.contains(&((y / 10) as u16))
+/// The 3-digit `%ExY` prefixes accepted (e.g. 200, 201, 202), as a bit set over 0..1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Years([u64; 16]);
+
+impl Years {
+    /// From the prefixes as decimal strings ([`super::template::year_prefixes`]).
+    pub(crate) fn new(prefixes: &[String]) -> Self {
+        let mut bits = [0u64; 16];
+        for v in prefixes.iter().filter_map(|p| p.parse::<usize>().ok()) {
+            if v < 1000 {
+                bits[v / 64] |= 1 << (v % 64);
+            }
+        }
+        Years(bits)
+    }
+
+    #[inline]
+    fn contains(&self, prefix: u32) -> bool {
+        let v = prefix as usize;
+        v < 1000 && self.0[v / 64] & (1 << (v % 64)) != 0
+    }
+}
+
+#[inline]
+fn year_ok(years: &Years, y: u32) -> bool {
+    years.contains(y / 10)
 }
 
 fn four_digits(s: &[u8], i: usize) -> Option<u32> {
@@ -135,26 +172,42 @@ fn four_digits(s: &[u8], i: usize) -> Option<u32> {
     Some(v)
 }
 
-/// Runs the fast matcher of `kind` on the whole line. `years` holds the accepted 3-digit
-/// `%ExY` prefixes as numbers (e.g. 200, 201, 202).
-#[inline]
-pub(crate) fn match_line(kind: FastKind, line: &str, years: &[u16]) -> Fast {
+/// Runs the fast matcher of `kind` on the whole line, with the accepted `%ExY` prefixes.
+pub(crate) fn match_line(kind: FastKind, line: &str, years: &Years) -> Fast {
+    if let Some((p, end, fields)) = match_common(kind, line, years) {
+        return Fast::Match {
+            end,
+            g1: (p, end),
+            fields,
+        };
+    }
+    match_general(kind, line, years)
+}
+
+/// The shortcut for the common shapes only: `Some((start, end, fields))` is a match whose
+/// group 0 is `0..end` and group 1 `start..end`; None = ask [`match_general`]. Kept apart
+/// (and inlined) so that the caller holds the fields in registers.
+#[inline(always)]
+pub(crate) fn match_common(
+    kind: FastKind,
+    line: &str,
+    years: &Years,
+) -> Option<(usize, usize, Fields)> {
+    let s = line.as_bytes();
+    let p = prefix(s)?;
+    match kind {
+        FastKind::IsoLineBegin => iso_common(s, p, years),
+        FastKind::SyslogLineBegin => syslog_common(s, p),
+    }
+}
+
+/// The full hand-written matcher (all shapes).
+#[inline(never)]
+pub(crate) fn match_general(kind: FastKind, line: &str, years: &Years) -> Fast {
     let s = line.as_bytes();
     let Some(p) = prefix(s) else {
         return Fast::Decline;
     };
-    let common = match kind {
-        FastKind::IsoLineBegin => iso_common(s, p, years),
-        FastKind::SyslogLineBegin => syslog_common(s, p),
-    };
-    match common {
-        Some(m) => m,
-        None => match_general(kind, s, p, years),
-    }
-}
-
-#[inline(never)]
-fn match_general(kind: FastKind, s: &[u8], p: usize, years: &[u16]) -> Fast {
     match kind {
         FastKind::IsoLineBegin => iso(s, p, years),
         FastKind::SyslogLineBegin => syslog(s, p, years),
@@ -182,7 +235,7 @@ fn dd(w: &[u8], i: usize) -> u32 {
 /// space (or `T`) and a plain non-word byte (or the line end) after the seconds: the regex
 /// can only match these 19 bytes then. None = another shape: the general matcher decides.
 #[inline]
-fn iso_common(s: &[u8], p: usize, years: &[u16]) -> Option<Fast> {
+fn iso_common(s: &[u8], p: usize, years: &Years) -> Option<(usize, usize, Fields)> {
     let w: &[u8; 19] = s.get(p..p + 19)?.try_into().ok()?;
     let sep = w[4];
     if !matches!(sep, b'-' | b'/' | b'.')
@@ -216,10 +269,10 @@ fn iso_common(s: &[u8], p: usize, years: &[u16]) -> Option<Fast> {
         Some(&c) if c >= 0x20 && c < 0x80 && !word(c) && !b".,+- \t".contains(&c) => {}
         Some(_) => return None,
     }
-    Some(Fast::Match {
+    Some((
+        p,
         end,
-        g1: (p, end),
-        fields: Fields {
+        Fields {
             year: Some(year as i32),
             month: Some(month),
             day: Some(day),
@@ -228,13 +281,13 @@ fn iso_common(s: &[u8], p: usize, years: &[u16]) -> Option<Fast> {
             second,
             ..Fields::default()
         },
-    })
+    ))
 }
 
 /// The common syslog shape `Mmm dd HH:MM:SS` (day `dd` or ` d`) with no weekday, fraction or
 /// year, followed by a non-word byte or the line end. None = the general matcher decides.
 #[inline]
-fn syslog_common(s: &[u8], p: usize) -> Option<Fast> {
+fn syslog_common(s: &[u8], p: usize) -> Option<(usize, usize, Fields)> {
     let w: &[u8; 15] = s.get(p..p + 15)?.try_into().ok()?;
     // `| 0x20` maps exactly the ASCII letters (and nothing else) onto lower-case letters.
     let name = [w[0] | 0x20, w[1] | 0x20, w[2] | 0x20];
@@ -259,10 +312,10 @@ fn syslog_common(s: &[u8], p: usize) -> Option<Fast> {
         Some(&c) if c < 0x80 && !word(c) && c != b'.' => {}
         Some(_) => return None,
     }
-    Some(Fast::Match {
+    Some((
+        p,
         end,
-        g1: (p, end),
-        fields: Fields {
+        Fields {
             year: None,
             month: Some(month),
             day: Some(day),
@@ -271,10 +324,10 @@ fn syslog_common(s: &[u8], p: usize) -> Option<Fast> {
             second,
             ..Fields::default()
         },
-    })
+    ))
 }
 
-fn iso(s: &[u8], p: usize, years: &[u16]) -> Fast {
+fn iso(s: &[u8], p: usize, years: &Years) -> Fast {
     match s.get(p) {
         None => return Fast::NoMatch,
         Some(&b) if b >= 0x80 => return Fast::Decline,
@@ -284,7 +337,7 @@ fn iso(s: &[u8], p: usize, years: &[u16]) -> Fast {
     iso_rest(s, p, years).unwrap_or(Fast::Decline)
 }
 
-fn iso_rest(s: &[u8], p: usize, years: &[u16]) -> Option<Fast> {
+fn iso_rest(s: &[u8], p: usize, years: &Years) -> Option<Fast> {
     let y = four_digits(s, p)?;
     if !year_ok(years, y) {
         return None;
@@ -347,7 +400,7 @@ fn name3(s: &[u8], i: usize, list: &[&[u8; 3]]) -> Option<usize> {
     list.iter().position(|n| w.eq_ignore_ascii_case(&n[..]))
 }
 
-fn syslog(s: &[u8], p: usize, years: &[u16]) -> Fast {
+fn syslog(s: &[u8], p: usize, years: &Years) -> Fast {
     // Non-ASCII letters may case-fold onto ASCII ones (e.g. U+017F onto `s`).
     if s[p.min(s.len())..(p + 8).min(s.len())]
         .iter()
@@ -381,7 +434,7 @@ fn syslog_rest(
     i: usize,
     month: u32,
     weekday: Option<u32>,
-    years: &[u16],
+    years: &Years,
 ) -> Option<Fast> {
     if s.get(i) != Some(&b' ') {
         return None;
@@ -435,7 +488,7 @@ mod tests {
     struct Reference {
         iso: crate::date::template::Template,
         syslog: crate::date::template::Template,
-        years: Vec<u16>,
+        years: Years,
     }
 
     fn reference() -> Reference {
@@ -447,10 +500,7 @@ mod tests {
         Reference {
             iso: t(0),
             syslog: t(1),
-            years: year_prefixes(2026)
-                .iter()
-                .filter_map(|p| p.parse().ok())
-                .collect(),
+            years: Years::new(&year_prefixes(2026)),
         }
     }
 
@@ -606,11 +656,16 @@ mod tests {
     fn common_agrees(r: &Reference, line: &str) {
         let s = line.as_bytes();
         let Some(p) = prefix(s) else { return };
+        let as_fast = |(p, end, fields)| Fast::Match {
+            end,
+            g1: (p, end),
+            fields,
+        };
         if let Some(m) = iso_common(s, p, &r.years) {
-            assert_eq!(m, iso(s, p, &r.years), "iso on {line:?}");
+            assert_eq!(as_fast(m), iso(s, p, &r.years), "iso on {line:?}");
         }
         if let Some(m) = syslog_common(s, p) {
-            assert_eq!(m, syslog(s, p, &r.years), "syslog on {line:?}");
+            assert_eq!(as_fast(m), syslog(s, p, &r.years), "syslog on {line:?}");
         }
     }
 

@@ -103,7 +103,7 @@ pub struct DateDetector {
     last_idx: usize,
     first_unused: usize,
     conv: Converter,
-    years: Arc<Vec<u16>>,
+    years: fast::Years,
     /// Searches answered by the hand-written matcher (tests check the hot path is taken).
     #[cfg(test)]
     fast_answers: u64,
@@ -373,10 +373,7 @@ impl DateDetector {
     pub fn new(datepattern: Option<&str>, opts: DateOptions) -> Result<Self, DateError> {
         let conv = Converter::new(opts.now, opts.default_tz);
         let year = chrono::Datelike::year(&conv.now_local());
-        let years: Vec<u16> = template::year_prefixes(year)
-            .iter()
-            .filter_map(|p| p.parse().ok())
-            .collect();
+        let years = fast::Years::new(&template::year_prefixes(year));
         let b = build(datepattern, BuildCtx::new(year), true)?;
         let n = b.templates.len();
         Ok(DateDetector {
@@ -397,7 +394,7 @@ impl DateDetector {
             last_idx: usize::MAX,
             first_unused: 0,
             conv,
-            years: Arc::new(years),
+            years,
             #[cfg(test)]
             fast_answers: 0,
         })
@@ -469,7 +466,10 @@ impl DateDetector {
         if let Some(entry) = self.order.get(self.last_idx) {
             let id = entry.id;
             if let Some(kind) = self.templates[id].fast {
-                match fast::match_line(kind, line, &self.years) {
+                if let Some((start, end, fields)) = fast::match_common(kind, line, &self.years) {
+                    return Some(self.fast_win(id, line, end, (start, end), &fields));
+                }
+                match fast::match_general(kind, line, &self.years) {
                     fast::Fast::Match { end, g1, fields } => {
                         return Some(self.fast_win(id, line, end, g1, &fields));
                     }
@@ -490,7 +490,7 @@ impl DateDetector {
     /// The state update and result of [`Self::detect_general`] for a match of the last
     /// winner (anchored, index `last_idx`) found by the hand-written matcher: group 0 is
     /// `0..end` and `line[..end]` is ASCII, so byte and character indices agree.
-    #[inline]
+    #[inline(always)]
     fn fast_win(
         &mut self,
         id: usize,
