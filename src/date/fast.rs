@@ -22,9 +22,21 @@ pub(crate) enum Fast {
     Decline,
 }
 
+/// ASCII `\w` by byte (false for every non-ASCII byte).
+static WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        t[b] = (b as u8).is_ascii_alphanumeric() || b == b'_' as usize;
+        b += 1;
+    }
+    t
+};
+
 /// ASCII `\w`.
+#[inline]
 fn word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
+    WORD[usize::from(b)]
 }
 
 /// End boundary `(?=\b|\W|$)` after a date that ends in a digit, restricted to ASCII.
@@ -38,6 +50,7 @@ fn end_ok(s: &[u8], p: usize) -> Option<bool> {
 }
 
 /// The `^(?:\W{0,2})?` prefix: greedy ASCII non-word bytes, at most 2.
+#[inline]
 fn prefix(s: &[u8]) -> Option<usize> {
     let mut p = 0;
     while p < 2 && p < s.len() {
@@ -123,8 +136,32 @@ fn fraction(s: &[u8], i: usize, seps: &[u8]) -> Option<usize> {
     }
 }
 
-fn year_ok(prefixes: &[u16], y: u32) -> bool {
-    prefixes.contains(&((y / 10) as u16))
+/// The 3-digit `%ExY` prefixes accepted (e.g. 200, 201, 202), as a bit set over 0..1000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Years([u64; 16]);
+
+impl Years {
+    /// From the prefixes as decimal strings ([`super::template::year_prefixes`]).
+    pub(crate) fn new(prefixes: &[String]) -> Self {
+        let mut bits = [0u64; 16];
+        for v in prefixes.iter().filter_map(|p| p.parse::<usize>().ok()) {
+            if v < 1000 {
+                bits[v / 64] |= 1 << (v % 64);
+            }
+        }
+        Years(bits)
+    }
+
+    #[inline]
+    fn contains(&self, prefix: u32) -> bool {
+        let v = prefix as usize;
+        v < 1000 && self.0[v / 64] & (1 << (v % 64)) != 0
+    }
+}
+
+#[inline]
+fn year_ok(years: &Years, y: u32) -> bool {
+    years.contains(y / 10)
 }
 
 fn four_digits(s: &[u8], i: usize) -> Option<u32> {
@@ -135,9 +172,38 @@ fn four_digits(s: &[u8], i: usize) -> Option<u32> {
     Some(v)
 }
 
-/// Runs the fast matcher of `kind` on the whole line. `years` holds the accepted 3-digit
-/// `%ExY` prefixes as numbers (e.g. 200, 201, 202).
-pub(crate) fn match_line(kind: FastKind, line: &str, years: &[u16]) -> Fast {
+/// Runs the fast matcher of `kind` on the whole line, with the accepted `%ExY` prefixes.
+pub(crate) fn match_line(kind: FastKind, line: &str, years: &Years) -> Fast {
+    if let Some((p, end, fields)) = match_common(kind, line, years) {
+        return Fast::Match {
+            end,
+            g1: (p, end),
+            fields,
+        };
+    }
+    match_general(kind, line, years)
+}
+
+/// The shortcut for the common shapes only: `Some((start, end, fields))` is a match whose
+/// group 0 is `0..end` and group 1 `start..end`; None = ask [`match_general`]. Kept apart
+/// (and inlined) so that the caller holds the fields in registers.
+#[inline(always)]
+pub(crate) fn match_common(
+    kind: FastKind,
+    line: &str,
+    years: &Years,
+) -> Option<(usize, usize, Fields)> {
+    let s = line.as_bytes();
+    let p = prefix(s)?;
+    match kind {
+        FastKind::IsoLineBegin => iso_common(s, p, years),
+        FastKind::SyslogLineBegin => syslog_common(s, p),
+    }
+}
+
+/// The full hand-written matcher (all shapes).
+#[inline(never)]
+pub(crate) fn match_general(kind: FastKind, line: &str, years: &Years) -> Fast {
     let s = line.as_bytes();
     let Some(p) = prefix(s) else {
         return Fast::Decline;
@@ -148,7 +214,120 @@ pub(crate) fn match_line(kind: FastKind, line: &str, years: &[u16]) -> Fast {
     }
 }
 
-fn iso(s: &[u8], p: usize, years: &[u16]) -> Fast {
+/// Digit value of an ASCII byte, or a number >= 10.
+#[inline]
+fn dv(b: u8) -> u32 {
+    u32::from(b.wrapping_sub(b'0'))
+}
+
+/// Two-digit number at `w[i..i + 2]`, or a number >= 100 if either is not a digit.
+#[inline]
+fn dd(w: &[u8], i: usize) -> u32 {
+    let (a, b) = (dv(w[i]), dv(w[i + 1]));
+    if a < 10 && b < 10 {
+        a * 10 + b
+    } else {
+        100
+    }
+}
+
+/// The overwhelmingly common ISO shape, `YYYY-MM-DD HH:MM:SS` with two-digit fields, a single
+/// space (or `T`) and a plain non-word byte (or the line end) after the seconds: the regex
+/// can only match these 19 bytes then. None = another shape: the general matcher decides.
+#[inline]
+fn iso_common(s: &[u8], p: usize, years: &Years) -> Option<(usize, usize, Fields)> {
+    let w: &[u8; 19] = s.get(p..p + 19)?.try_into().ok()?;
+    let sep = w[4];
+    if !matches!(sep, b'-' | b'/' | b'.')
+        || w[7] != sep
+        || !matches!(w[10], b' ' | b'T')
+        || w[13] != b':'
+        || w[16] != b':'
+    {
+        return None;
+    }
+    let (y1, y2) = (dd(w, 0), dd(w, 2));
+    let (month, day, hour, minute, second) = (dd(w, 5), dd(w, 8), dd(w, 11), dd(w, 14), dd(w, 17));
+    if y1 >= 100
+        || y2 >= 100
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    let year = y1 * 100 + y2;
+    if !year_ok(years, year) {
+        return None;
+    }
+    let end = p + 19;
+    // What may follow without a fraction, a zone or a word character continuing the text.
+    match s.get(end) {
+        None => {}
+        Some(&c) if c >= 0x20 && c < 0x80 && !word(c) && !b".,+- \t".contains(&c) => {}
+        Some(_) => return None,
+    }
+    Some((
+        p,
+        end,
+        Fields {
+            year: Some(year as i32),
+            month: Some(month),
+            day: Some(day),
+            hour,
+            minute,
+            second,
+            ..Fields::default()
+        },
+    ))
+}
+
+/// The common syslog shape `Mmm dd HH:MM:SS` (day `dd` or ` d`) with no weekday, fraction or
+/// year, followed by a non-word byte or the line end. None = the general matcher decides.
+#[inline]
+fn syslog_common(s: &[u8], p: usize) -> Option<(usize, usize, Fields)> {
+    let w: &[u8; 15] = s.get(p..p + 15)?.try_into().ok()?;
+    // `| 0x20` maps exactly the ASCII letters (and nothing else) onto lower-case letters.
+    let name = [w[0] | 0x20, w[1] | 0x20, w[2] | 0x20];
+    let month = MONTHS.iter().position(|m| **m == name)? as u32 + 1;
+    if w[3] != b' ' || w[6] != b' ' || w[9] != b':' || w[12] != b':' {
+        return None;
+    }
+    let day = match w[4] {
+        b' ' if dv(w[5]) < 10 => dv(w[5]),
+        b' ' => 100,
+        _ => dd(w, 4),
+    };
+    let (hour, minute, second) = (dd(w, 7), dd(w, 10), dd(w, 13));
+    if !(1..=31).contains(&day) || hour > 29 || minute > 59 || second > 59 {
+        return None;
+    }
+    let end = p + 15;
+    match s.get(end) {
+        None => {}
+        // A year may follow a space.
+        Some(b' ') if s.get(end + 1).is_some_and(u8::is_ascii_digit) => return None,
+        Some(&c) if c < 0x80 && !word(c) && c != b'.' => {}
+        Some(_) => return None,
+    }
+    Some((
+        p,
+        end,
+        Fields {
+            year: None,
+            month: Some(month),
+            day: Some(day),
+            hour,
+            minute,
+            second,
+            ..Fields::default()
+        },
+    ))
+}
+
+fn iso(s: &[u8], p: usize, years: &Years) -> Fast {
     match s.get(p) {
         None => return Fast::NoMatch,
         Some(&b) if b >= 0x80 => return Fast::Decline,
@@ -158,7 +337,7 @@ fn iso(s: &[u8], p: usize, years: &[u16]) -> Fast {
     iso_rest(s, p, years).unwrap_or(Fast::Decline)
 }
 
-fn iso_rest(s: &[u8], p: usize, years: &[u16]) -> Option<Fast> {
+fn iso_rest(s: &[u8], p: usize, years: &Years) -> Option<Fast> {
     let y = four_digits(s, p)?;
     if !year_ok(years, y) {
         return None;
@@ -221,7 +400,7 @@ fn name3(s: &[u8], i: usize, list: &[&[u8; 3]]) -> Option<usize> {
     list.iter().position(|n| w.eq_ignore_ascii_case(&n[..]))
 }
 
-fn syslog(s: &[u8], p: usize, years: &[u16]) -> Fast {
+fn syslog(s: &[u8], p: usize, years: &Years) -> Fast {
     // Non-ASCII letters may case-fold onto ASCII ones (e.g. U+017F onto `s`).
     if s[p.min(s.len())..(p + 8).min(s.len())]
         .iter()
@@ -255,7 +434,7 @@ fn syslog_rest(
     i: usize,
     month: u32,
     weekday: Option<u32>,
-    years: &[u16],
+    years: &Years,
 ) -> Option<Fast> {
     if s.get(i) != Some(&b' ') {
         return None;
@@ -309,7 +488,7 @@ mod tests {
     struct Reference {
         iso: crate::date::template::Template,
         syslog: crate::date::template::Template,
-        years: Vec<u16>,
+        years: Years,
     }
 
     fn reference() -> Reference {
@@ -321,10 +500,7 @@ mod tests {
         Reference {
             iso: t(0),
             syslog: t(1),
-            years: year_prefixes(2026)
-                .iter()
-                .filter_map(|p| p.parse().ok())
-                .collect(),
+            years: Years::new(&year_prefixes(2026)),
         }
     }
 
@@ -472,6 +648,55 @@ mod tests {
         #[test]
         fn fast_path_agrees_with_regex_on_noise(line in "[0-9 :/.\\-T\\[\\]MarJnFeb+Z,a\u{e9}]{0,32}") {
             agree(&reference_cached(), &line);
+        }
+    }
+
+    /// The shortcuts for the common shapes agree with the general matchers wherever they
+    /// answer.
+    fn common_agrees(r: &Reference, line: &str) {
+        let s = line.as_bytes();
+        let Some(p) = prefix(s) else { return };
+        let as_fast = |(p, end, fields)| Fast::Match {
+            end,
+            g1: (p, end),
+            fields,
+        };
+        if let Some(m) = iso_common(s, p, &r.years) {
+            assert_eq!(as_fast(m), iso(s, p, &r.years), "iso on {line:?}");
+        }
+        if let Some(m) = syslog_common(s, p) {
+            assert_eq!(as_fast(m), syslog(s, p, &r.years), "syslog on {line:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn common_shapes_agree_with_general_matchers(
+            line in prop_oneof![iso_line(), syslog_line(), "[0-9 :/.\\-T\\[\\]MarJnFeb+Z,a\u{e9}]{0,32}"]
+        ) {
+            common_agrees(&reference_cached(), &line);
+        }
+    }
+
+    #[test]
+    fn common_shapes_take_the_shortcut() {
+        let r = reference_cached();
+        for line in [
+            "[2024-03-10 08:15:01] NOTICE[123] chan_sip.c: x",
+            "2024/03/10T08:15:01",
+            "[Mar 10 08:15:01] NOTICE[123] chan_sip.c: x",
+            "[Mar  5 08:15:01] NOTICE[123] x",
+            "Mar 10 08:15:01 host asterisk[1]: x",
+        ] {
+            let s = line.as_bytes();
+            let p = prefix(s).expect("ASCII prefix");
+            assert!(
+                iso_common(s, p, &r.years).is_some() || syslog_common(s, p).is_some(),
+                "{line:?}"
+            );
+            common_agrees(&r, line);
         }
     }
 

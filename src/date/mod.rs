@@ -103,7 +103,7 @@ pub struct DateDetector {
     last_idx: usize,
     first_unused: usize,
     conv: Converter,
-    years: Arc<Vec<u16>>,
+    years: fast::Years,
     /// Searches answered by the hand-written matcher (tests check the hot path is taken).
     #[cfg(test)]
     fast_answers: u64,
@@ -373,10 +373,7 @@ impl DateDetector {
     pub fn new(datepattern: Option<&str>, opts: DateOptions) -> Result<Self, DateError> {
         let conv = Converter::new(opts.now, opts.default_tz);
         let year = chrono::Datelike::year(&conv.now_local());
-        let years: Vec<u16> = template::year_prefixes(year)
-            .iter()
-            .filter_map(|p| p.parse().ok())
-            .collect();
+        let years = fast::Years::new(&template::year_prefixes(year));
         let b = build(datepattern, BuildCtx::new(year), true)?;
         let n = b.templates.len();
         Ok(DateDetector {
@@ -397,7 +394,7 @@ impl DateDetector {
             last_idx: usize::MAX,
             first_unused: 0,
             conv,
-            years: Arc::new(years),
+            years,
             #[cfg(test)]
             fast_answers: 0,
         })
@@ -461,7 +458,86 @@ impl DateDetector {
     }
 
     /// Finds the date of one line, updating the detector state like fail2ban's `matchTime`.
+    #[inline]
     pub fn detect(&mut self, line: &str) -> Option<DateMatch> {
+        // Hot path: the last winner is a template with a hand-written matcher (always
+        // anchored), so the search starts and, on a match, ends with it.
+        let mut last_missed = false;
+        if let Some(entry) = self.order.get(self.last_idx) {
+            let id = entry.id;
+            if let Some(kind) = self.templates[id].fast {
+                if let Some((start, end, fields)) = fast::match_common(kind, line, &self.years) {
+                    return Some(self.fast_win(id, line, end, (start, end), &fields));
+                }
+                match fast::match_general(kind, line, &self.years) {
+                    fast::Fast::Match { end, g1, fields } => {
+                        return Some(self.fast_win(id, line, end, g1, &fields));
+                    }
+                    fast::Fast::NoMatch => {
+                        #[cfg(test)]
+                        {
+                            self.fast_answers += 1;
+                        }
+                        last_missed = true;
+                    }
+                    fast::Fast::Decline => {}
+                }
+            }
+        }
+        self.detect_general(line, last_missed)
+    }
+
+    /// The state update and result of [`Self::detect_general`] for a match of the last
+    /// winner (anchored, index `last_idx`) found by the hand-written matcher: group 0 is
+    /// `0..end` and `line[..end]` is ASCII, so byte and character indices agree.
+    #[inline(always)]
+    fn fast_win(
+        &mut self,
+        id: usize,
+        line: &str,
+        end: usize,
+        g1: (usize, usize),
+        fields: &Fields,
+    ) -> DateMatch {
+        #[cfg(test)]
+        {
+            self.fast_answers += 1;
+        }
+        self.raw_hits[id] += 1;
+        let i = self.last_idx;
+        let entry = &mut self.order[i];
+        entry.hits += 1;
+        entry.used = true;
+        entry.distance = 0;
+        if self.first_unused == i {
+            self.first_unused += 1;
+        }
+        let b = line.as_bytes();
+        self.last_pos = (0, None, b.first().map(|&c| char::from(c)));
+        let e = end as i64;
+        self.last_end = (
+            e,
+            end.checked_sub(1).and_then(|k| b.get(k)).map(|&c| char::from(c)),
+            line.get(end..).and_then(|r| r.chars().next()),
+        );
+        // The winner is the last winner: no reordering (fail2ban's `i != self.__lastTemplIdx`).
+        let (start, stop) = g1;
+        let time = if start == stop {
+            None
+        } else {
+            self.conv.unix_time(fields)
+        };
+        DateMatch {
+            start,
+            end: stop,
+            time,
+            template: id,
+        }
+    }
+
+    /// The full `matchTime` loop. `last_missed`: the last winner (anchored) was already
+    /// searched and did not match.
+    fn detect_general(&mut self, line: &str, last_missed: bool) -> Option<DateMatch> {
         let lc = LineChars::new(line);
         let n = self.order.len();
         let len = line.len();
@@ -470,7 +546,9 @@ impl DateDetector {
         let mut winner: Option<(Found, usize)> = None;
 
         let li = self.last_idx;
-        if li < n {
+        if li < n && last_missed {
+            ignore = li;
+        } else if li < n {
             let id = self.order[li].id;
             let anchored = self.templates[id].anchored();
             let m = if anchored {
