@@ -1,1 +1,95 @@
-fn main() {}
+//! Criterion benchmarks of the per-line hot path: date detection, the engine on attack and
+//! benign lines, the scan prefilter, and a whole in-memory chunk scan.
+//!
+//! Run with `cargo bench`; `scripts/bench.sh` compares whole runs with fail2ban-regex,
+//! ripgrep and gzip. The embedded asterisk filter is used so that the numbers do not depend
+//! on an installed fail2ban.
+
+use std::path::Path;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use failscan::cmd::scan::{build_scanner, resolve_filters};
+use failscan::date::{DateDetector, DateOptions};
+use failscan::pattern::{Engine, EngineOptions, LineOutcome};
+use failscan::scan::prefilter::LinePrefilter;
+
+const ATTACK: &str = "[2024-03-10 08:15:01] NOTICE[2101] chan_sip.c: Registration from '\"200\" <sip:200@203.0.113.5>' failed for '203.0.113.5:5062' - Wrong password";
+const BENIGN: &str = "[2024-03-10 08:15:04] VERBOSE[2101] pbx.c: Executing [s@default:1] Answer(\"SIP/100-00000001\", \"\") in new stack";
+const SYSLOG: &str = "Mar 10 08:20:00 pbx asterisk[2100]: NOTICE[2101]: chan_sip.c:25000 in handle_request_register: Registration from '<sip:9@192.0.2.1>' failed for '203.0.113.5:5062' - Wrong password";
+
+fn filters() -> failscan::cmd::scan::Filters {
+    resolve_filters(Path::new("/nonexistent-failscan-bench"), &[]).expect("embedded filter")
+}
+
+fn dates(c: &mut Criterion) {
+    let opts = DateOptions {
+        now: 1_764_000_000,
+        default_tz: Some(0),
+    };
+    let mut g = c.benchmark_group("date");
+    for (name, line) in [("iso", ATTACK), ("syslog", SYSLOG)] {
+        let mut d = DateDetector::new(Some("{^LN-BEG}"), opts).expect("detector");
+        g.bench_function(name, |b| b.iter(|| d.detect(black_box(line))));
+    }
+    let mut d = DateDetector::new(None, opts).expect("detector");
+    g.bench_function("default-templates", |b| {
+        b.iter(|| d.detect(black_box(SYSLOG)))
+    });
+    g.finish();
+}
+
+fn engine(c: &mut Criterion) {
+    let f = filters();
+    let opts = EngineOptions {
+        check_all: false,
+        ..EngineOptions::default()
+    };
+    let engine = Engine::build(&f.regexes, &opts).expect("engine");
+    let mut cache = engine.new_cache();
+    let mut out = LineOutcome::default();
+    let prefilter = LinePrefilter::build(&f.regexes, opts.usedns);
+    let cut = |l: &str| {
+        l.replacen("2024-03-10 08:15:01", "", 1)
+            .replacen("2024-03-10 08:15:04", "", 1)
+    };
+    let (attack, benign) = (cut(ATTACK), cut(BENIGN));
+    let mut g = c.benchmark_group("engine");
+    g.bench_function("attack-line", |b| {
+        b.iter(|| engine.match_line(&mut cache, black_box(&attack), &mut out))
+    });
+    g.bench_function("benign-line", |b| {
+        b.iter(|| engine.match_line(&mut cache, black_box(&benign), &mut out))
+    });
+    g.bench_function("prefilter-benign", |b| {
+        b.iter(|| prefilter.may_match(black_box(&benign)))
+    });
+    g.finish();
+}
+
+fn chunk(c: &mut Criterion) {
+    let f = filters();
+    let scanner = build_scanner(&f, None, false, usize::MAX / 2).expect("scanner");
+    let mut log = String::new();
+    for i in 0..4000 {
+        log.push_str(if i % 4 == 0 { ATTACK } else { BENIGN });
+        log.push('\n');
+    }
+    let det = DateDetector::new(
+        Some("{^LN-BEG}"),
+        DateOptions {
+            now: 1_764_000_000,
+            default_tz: Some(0),
+        },
+    )
+    .expect("detector");
+    let mut g = c.benchmark_group("scan");
+    g.throughput(Throughput::Bytes(log.len() as u64));
+    g.sample_size(20);
+    g.bench_function("chunk-25pct-attacks", |b| {
+        b.iter(|| scanner.scan_bytes(std::slice::from_ref(&det), 0, log.as_bytes(), &|_| {}))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, dates, engine, chunk);
+criterion_main!(benches);

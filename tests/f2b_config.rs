@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
+mod common;
 
+use common::{have_python_oracle, run_python_json};
 use failscan::f2b::filter::{load_filter, resolve_regex_arg, FilterOrigin, RegexArg};
 use failscan::f2b::ini::ConfigError;
 
-const PY: &str = "/usr/bin/python3";
 const CONFDIR: &str = "/etc/fail2ban";
 
 /// Loads each spec with fail2ban's FilterReader the way fail2ban-regex does, and prints
@@ -44,37 +44,16 @@ for spec in json.loads(sys.argv[2]):
 print(json.dumps(out))
 "#;
 
-/// True when the oracle (system python with fail2ban) is available. Under CI its absence is a
-/// failure, not a skip: the differential test is the proof of compatibility.
 fn oracle_available() -> bool {
-    let ok = Command::new(PY)
-        .args(["-c", "import fail2ban.client.filterreader"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && Path::new(CONFDIR).join("filter.d").is_dir();
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI is set but {PY} with fail2ban or {CONFDIR}/filter.d is missing");
-    }
-    ok
+    have_python_oracle(
+        "fail2ban.client.filterreader",
+        &Path::new(CONFDIR).join("filter.d"),
+    )
 }
 
 fn run_oracle(specs: &[String]) -> BTreeMap<String, serde_json::Value> {
-    let out = Command::new(PY)
-        .args([
-            "-c",
-            ORACLE,
-            CONFDIR,
-            &serde_json::to_string(specs).unwrap(),
-        ])
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .expect("run python oracle");
-    assert!(
-        out.status.success(),
-        "oracle failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("oracle json")
+    let specs = serde_json::to_string(specs).expect("specs as json");
+    run_python_json(ORACLE, &[CONFDIR.as_ref(), specs.as_ref()])
 }
 
 fn stock_filter_specs() -> Vec<String> {
@@ -107,7 +86,6 @@ fn stock_filter_specs() -> Vec<String> {
 #[test]
 fn stock_filters_match_fail2ban() {
     if !oracle_available() {
-        eprintln!("skipping: {PY} with fail2ban not available");
         return;
     }
     let specs = stock_filter_specs();

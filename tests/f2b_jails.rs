@@ -6,12 +6,12 @@
 //! tests/fixtures (with the stock filter.d and action.d linked in, since fail2ban reads them).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use common::{have_python_oracle, run_python_json};
 use failscan::f2b::jail::{load_jails, JailDef};
 use serde_json::Value;
 
-const PY: &str = "/usr/bin/python3";
 const STOCK: &str = "/etc/fail2ban";
 
 /// Prints {jail: {enabled, filter, logpath, maxretry, findtime, bantime, ignoreip,
@@ -52,33 +52,15 @@ for j in r.jails:
 print(json.dumps(out))
 "#;
 
-/// True when the oracle can run. Under CI its absence is a failure, not a skip.
 fn oracle_available() -> bool {
-    let ok = Command::new(PY)
-        .args(["-c", "import fail2ban.client.jailsreader"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && Path::new(STOCK).join("jail.conf").is_file();
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("CI is set but {PY} with fail2ban or {STOCK}/jail.conf is missing");
-    }
-    ok
+    have_python_oracle(
+        "fail2ban.client.jailsreader",
+        &Path::new(STOCK).join("jail.conf"),
+    )
 }
 
 fn run_oracle(confdir: &Path) -> Vec<Value> {
-    let out = Command::new(PY)
-        .arg("-c")
-        .arg(ORACLE)
-        .arg(confdir)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .expect("run python oracle");
-    assert!(
-        out.status.success(),
-        "oracle failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("oracle json")
+    run_python_json(ORACLE, &[confdir.as_os_str()])
 }
 
 /// fail2ban's server-side defaults, used when the config does not set a value.

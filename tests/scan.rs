@@ -82,14 +82,34 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// `failscan scan` with a JSON report, a fixed year and no fail2ban config (the embedded
+/// asterisk filter), so that results do not depend on the machine.
+fn scan_json_cmd() -> std::process::Command {
+    let mut c = failscan();
+    c.args([
+        "scan",
+        "-q",
+        "--format",
+        "json",
+        "--year",
+        "2024",
+        "-c",
+        "/nonexistent",
+    ]);
+    c
+}
+
 /// The JSON report without the per-file section (paths differ between variants).
 fn scan_json(args: &[&str], stdin: Option<&[u8]>) -> serde_json::Value {
-    let mut c = failscan();
-    c.args(["scan", "-q", "--format", "json", "--year", "2024", "-c", "/nonexistent"])
-        .args(args);
-    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut c = scan_json_cmd();
+    c.args(args);
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     if let Some(data) = stdin {
         child.stdin.take().unwrap().write_all(data).unwrap();
@@ -111,11 +131,18 @@ fn scan_json(args: &[&str], stdin: Option<&[u8]>) -> serde_json::Value {
 #[test]
 fn every_input_path_gives_the_same_report() {
     let dir = tempfile::tempdir().unwrap();
-    let kinds: Vec<(u8, u8)> = (0..2000u32).map(|i| ((i * 7 % 9) as u8, (i * 13 % 16) as u8)).collect();
+    let kinds: Vec<(u8, u8)> = (0..2000u32)
+        .map(|i| ((i * 7 % 9) as u8, (i * 13 % 16) as u8))
+        .collect();
     let log = make_log(&kinds);
     let plain = temp_file(dir.path(), "messages", &log);
     let gz = temp_file(dir.path(), "messages.gz", &gzip(&log));
-    let cut = log.len() / 2 + log[log.len() / 2..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    let cut = log.len() / 2
+        + log[log.len() / 2..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap()
+        + 1;
     let mut multi = gzip(&log[..cut]);
     multi.extend(gzip(&log[cut..]));
     let multi = temp_file(dir.path(), "multi-member", &multi);
@@ -131,20 +158,30 @@ fn every_input_path_gives_the_same_report() {
         vec![gz.to_str().unwrap().to_string()],
         vec![multi.to_str().unwrap().to_string()],
         vec![format!("{}/messages*", split_dir.display())],
-        vec!["--chunk-size".into(), "1000".into(), plain.to_str().unwrap().into()],
+        vec![
+            "--chunk-size".into(),
+            "1000".into(),
+            plain.to_str().unwrap().into(),
+        ],
         vec!["-j".into(), "1".into(), plain.to_str().unwrap().into()],
     ] {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         assert_eq!(scan_json(&a, None), reference, "{args:?}");
     }
     assert_eq!(scan_json(&["-"], Some(&log)), reference, "stdin");
-    assert_eq!(scan_json(&["-"], Some(&gzip(&log))), reference, "gzip on stdin");
+    assert_eq!(
+        scan_json(&["-"], Some(&gzip(&log))),
+        reference,
+        "gzip on stdin"
+    );
 }
 
 #[test]
 fn broken_inputs_are_reported_and_the_rest_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let kinds: Vec<(u8, u8)> = (0..500u32).map(|i| ((i % 9) as u8, (i % 16) as u8)).collect();
+    let kinds: Vec<(u8, u8)> = (0..500u32)
+        .map(|i| ((i % 9) as u8, (i % 16) as u8))
+        .collect();
     let log = make_log(&kinds);
     let good = temp_file(dir.path(), "good.log", &log);
     let gz = gzip(&log);
@@ -156,12 +193,13 @@ fn broken_inputs_are_reported_and_the_rest_completes() {
     }
     let corrupt = temp_file(dir.path(), "corrupt.gz", &bad);
     let empty = temp_file(dir.path(), "empty.log", b"");
-    let junk: Vec<u8> = (0..20000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let junk: Vec<u8> = (0..20000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     let junk = temp_file(dir.path(), "junk.bin", &junk);
     let missing = dir.path().join("missing.log");
 
-    let mut c = failscan();
-    c.args(["scan", "-q", "--format", "json", "--year", "2024", "-c", "/nonexistent"]);
+    let mut c = scan_json_cmd();
     for p in [&good, &truncated, &corrupt, &empty, &junk, &missing] {
         c.arg(p);
     }
@@ -185,7 +223,10 @@ fn broken_inputs_are_reported_and_the_rest_completes() {
     assert!(by_name("good.log")["error"].is_null());
     assert!(by_name("empty.log")["error"].is_null());
     assert!(by_name("junk.bin")["error"].is_null());
-    assert!(by_name("truncated.gz")["error"].as_str().unwrap().contains("decoded bytes"));
+    assert!(by_name("truncated.gz")["error"]
+        .as_str()
+        .unwrap()
+        .contains("decoded bytes"));
     assert!(by_name("missing.log")["error"].is_string());
     // The good file's lines are all there: same matched count as scanning it alone.
     let alone = scan_json(&[good.to_str().unwrap()], None);
@@ -216,7 +257,11 @@ fn counts_agree_with_fail2ban_regex_on_generated_logs() {
             .expect("python3");
         assert!(st.success(), "generator failed for {format}");
         let p = path.to_str().unwrap();
-        let filter = if format == "journal" { "asterisk[logtype=journal]" } else { "asterisk" };
+        let filter = if format == "journal" {
+            "asterisk[logtype=journal]"
+        } else {
+            "asterisk"
+        };
         // fail2ban-regex -o ip: one row per failure
         let t = run({
             let mut c = oracle();
@@ -239,7 +284,12 @@ fn counts_agree_with_fail2ban_regex_on_generated_logs() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|i| (i["ip"].as_str().unwrap().to_string(), i["hits"].as_u64().unwrap()))
+            .map(|i| {
+                (
+                    i["ip"].as_str().unwrap().to_string(),
+                    i["hits"].as_u64().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(ours, theirs, "{format}: per-IP hits");
         // per-regex hits without check-all
@@ -255,9 +305,50 @@ fn counts_agree_with_fail2ban_regex_on_generated_logs() {
             let row = ts
                 .lines()
                 .find(|l| l.starts_with(&format!("|  {idx:2}) [")))
-                .map(|l| l.split('[').nth(1).unwrap().split(']').next().unwrap().parse::<u64>().unwrap())
+                .map(|l| {
+                    l.split('[')
+                        .nth(1)
+                        .unwrap()
+                        .split(']')
+                        .next()
+                        .unwrap()
+                        .parse::<u64>()
+                        .unwrap()
+                })
                 .unwrap_or(0);
             assert_eq!(hits, row, "{format}: hits of failregex {idx}");
         }
+    }
+}
+
+/// bzip2, xz and zstd are detected by their magic bytes like gzip, whatever the name.
+#[test]
+fn other_codecs_give_the_same_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let kinds: Vec<(u8, u8)> = (0..800u32)
+        .map(|i| ((i * 5 % 9) as u8, (i % 16) as u8))
+        .collect();
+    let log = make_log(&kinds);
+    let plain = temp_file(dir.path(), "plain", &log);
+    let reference = scan_json(&[plain.to_str().unwrap()], None);
+
+    let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    bz.write_all(&log).unwrap();
+    let bz = temp_file(dir.path(), "rotated.1", &bz.finish().unwrap());
+    let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+    xz.write_all(&log).unwrap();
+    let xz = temp_file(dir.path(), "rotated.2", &xz.finish().unwrap());
+    let zst = temp_file(
+        dir.path(),
+        "rotated.3",
+        &zstd::encode_all(&log[..], 1).unwrap(),
+    );
+    for p in [bz, xz, zst] {
+        assert_eq!(
+            scan_json(&[p.to_str().unwrap()], None),
+            reference,
+            "{}",
+            p.display()
+        );
     }
 }

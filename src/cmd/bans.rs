@@ -33,9 +33,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::cli::{BansArgs, SetTimeouts};
-use crate::cmd::regex::{parse_instant, wall_clock};
-use crate::cmd::scan::{build_scanner, scan_all, Filters};
+use crate::cmd::scan::{build_scanner, scan_all, split_filter, Filters};
 use crate::cmd::Exit;
+use crate::cmd::{parse_instant, timezone_arg, wall_clock};
 use crate::date;
 use crate::f2b::reader::{Config, FsSource, GetError};
 use crate::f2b::{load_filter, load_jails, parse_spec, parse_time, ConfigError, JailDef};
@@ -319,19 +319,9 @@ fn load_jail_filter(
             d.maxlines.unwrap_or(1)
         );
     }
-    let info = FilterInfo {
-        name: d.name.clone(),
-        origin: format!("{:?}", d.origin),
-        failregex: d.failregex.clone(),
-        ignoreregex: d.ignoreregex.clone(),
-    };
-    let dp = def.datepattern.clone().or(d.datepattern);
-    let regs = FilterRegexes {
-        name: d.name,
-        prefregex: d.prefregex,
-        failregex: d.failregex,
-        ignoreregex: d.ignoreregex,
-    };
+    let (regs, filter_dp, info) = split_filter(d);
+    // The jail's datepattern overrides the filter's.
+    let dp = def.datepattern.clone().or(filter_dp);
     Ok((regs, dp, info))
 }
 
@@ -584,11 +574,7 @@ fn check_set_names(plans: &[Plan], prefix: &str) -> Result<()> {
 
 pub fn run(args: BansArgs) -> Result<Exit> {
     // Validate everything cheap before scanning.
-    let tz = args
-        .timezone
-        .as_deref()
-        .map(|z| date::parse_timezone(z).map_err(|e| anyhow!("--timezone {z}: {e}")))
-        .transpose()?;
+    let tz = timezone_arg(args.timezone.as_deref())?;
     let at_arg = args
         .at
         .as_deref()

@@ -1,9 +1,11 @@
 //! Subcommands: each module resolves its options into a validated configuration and wires
-//! the stages together. `main` lives here so that the binary stays a one-liner.
+//! the stages together. `main` lives here so that the binary stays a one-liner, with the
+//! option parsers that more than one subcommand uses (`--timezone`, `--now`/`--at`).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
@@ -42,7 +44,11 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { Exit::Error } else { Exit::Success };
+            let code = if e.use_stderr() {
+                Exit::Error
+            } else {
+                Exit::Success
+            };
             let _ = e.print();
             return code.into();
         }
@@ -71,4 +77,28 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         c.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+/// `--timezone` as a UTC offset in seconds; the error names the option and the value.
+pub fn timezone_arg(tz: Option<&str>) -> anyhow::Result<Option<i32>> {
+    tz.map(|z| crate::date::parse_timezone(z).with_context(|| format!("--timezone {z}")))
+        .transpose()
+}
+
+/// The wall clock in epoch seconds.
+pub fn wall_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Parses epoch seconds or an RFC 3339 timestamp.
+pub fn parse_instant(s: &str) -> anyhow::Result<i64> {
+    if let Ok(n) = s.trim().parse::<f64>() {
+        return Ok(n.floor() as i64);
+    }
+    let dt = chrono::DateTime::parse_from_rfc3339(s.trim())
+        .with_context(|| format!("'{s}' is neither epoch seconds nor an RFC 3339 time"))?;
+    Ok(dt.timestamp())
 }

@@ -12,13 +12,13 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::RegexArgs;
-use crate::cmd::Exit;
+use crate::cmd::{parse_instant, timezone_arg, wall_clock, Exit};
 use crate::date::{self, DateDetector, DateOptions};
 use crate::f2b::filter::{resolve_regex_arg, RegexArg};
 use crate::f2b::{FilterDef, FilterOrigin};
 use crate::output::regex_report::{self, LineStats, RegexReport, RegexStat};
 use crate::pattern::{
-    DnsMode, Engine, EngineOptions, Failure, FilterRegexes, LineOutcome, UseDns,
+    DnsMode, Engine, EngineOptions, Failure, FilterRegexes, LineOutcome, LineParts, UseDns, Value,
 };
 
 /// Options after validation; nothing here depends on clap.
@@ -46,8 +46,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
     if args.print_no_ignored && args.print_all_ignored {
         bail!("--print-no-ignored and --print-all-ignored are mutually exclusive");
     }
-    if !args.encoding.eq_ignore_ascii_case("utf-8") && !args.encoding.eq_ignore_ascii_case("utf8")
-    {
+    if !args.encoding.eq_ignore_ascii_case("utf-8") && !args.encoding.eq_ignore_ascii_case("utf8") {
         bail!(
             "--encoding {}: only UTF-8 is supported (invalid bytes become U+FFFD)",
             args.encoding
@@ -57,10 +56,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         Some(s) => parse_instant(s).with_context(|| format!("--now {s}"))?,
         None => wall_clock(),
     };
-    let tz = match &args.timezone {
-        Some(z) => Some(date::parse_timezone(z).with_context(|| format!("--timezone {z}"))?),
-        None => None,
-    };
+    let tz = timezone_arg(args.timezone.as_deref())?;
     let resolved = resolve(&args)?;
     let source = if Path::new(&args.log).is_file() {
         LogSource::File(args.log.clone())
@@ -70,11 +66,17 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
 
     let mut detector = DateDetector::new(
         resolved.datepattern.as_deref(),
-        DateOptions { now, default_tz: tz },
+        DateOptions {
+            now,
+            default_tz: tz,
+        },
     )
     .context("date pattern")?;
-    let engine = Engine::build(std::slice::from_ref(&resolved.filter), &resolved.engine_opts)
-        .map_err(anyhow::Error::new)?;
+    let engine = Engine::build(
+        std::slice::from_ref(&resolved.filter),
+        &resolved.engine_opts,
+    )
+    .map_err(anyhow::Error::new)?;
 
     let mut header = resolved.header.clone();
     let lines: Vec<u8> = match &source {
@@ -104,7 +106,11 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
                         break;
                     }
                     let num = format!("{}", i + 1);
-                    header.push(format!("| {:>2}: {}", &num[..num.len().min(2)], shortstr(l)));
+                    header.push(format!(
+                        "| {:>2}: {}",
+                        &num[..num.len().min(2)],
+                        shortstr(l)
+                    ));
                 }
                 header.push("`-".into());
             }
@@ -143,7 +149,8 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         print_all_matched: args.print_all_matched,
         print_no_missed: args.print_no_missed,
         print_no_ignored: args.print_no_ignored,
-        text: String::new(),
+        last_time_text: String::new(),
+        parts: Default::default(),
     };
 
     let stdout = io::stdout();
@@ -160,7 +167,7 @@ pub fn run(args: RegexArgs) -> Result<Exit> {
         if let Some(fmt) = &out_fmt {
             if !ignored {
                 for f in failures.iter().filter(|f| !f.nofail) {
-                    fmt.write(&mut out, f, time, line, now)?;
+                    write_out(&mut out, fmt, f, time, line, &run.parts, now)?;
                 }
             }
         }
@@ -221,53 +228,108 @@ struct Runner<'a> {
     print_all_matched: bool,
     print_no_missed: bool,
     print_no_ignored: bool,
-    text: String,
+    /// The date text of the last dated line (fail2ban's `__lastTimeText`).
+    last_time_text: String,
+    /// fail2ban's `(before, date text, after)` tuple of the last line (for `-o matches`).
+    parts: (String, String, String),
 }
 
 impl Runner<'_> {
     /// Processes one (non-comment, non-empty) line; returns its time, whether it was ignored,
     /// and the failures found (fail2ban's `processLine` + fail2ban-regex's `testRegex`).
     fn process(&mut self, line: &str) -> (Option<f64>, bool, Vec<Failure>) {
+        // fail2ban's `processLine`: the line as (before date, date, after date); the
+        // regexes see before + after.
         let mut time = None;
-        self.text.clear();
+        let (mut start, mut end) = (0, 0);
+        let mut whole_with_last_date = false;
         match self.detector.detect(line) {
-            Some(m) if m.end > m.start => match (m.time, self.recent_date()) {
-                (Some(t), _) => {
-                    self.text.push_str(&line[..m.start]);
-                    self.text.push_str(&line[m.end..]);
-                    time = Some(t);
-                    self.last_date = Some(t);
+            Some(m) if m.end > m.start => {
+                (start, end) = (m.start, m.end);
+                match m.time {
+                    Some(t) => {
+                        time = Some(t);
+                        self.last_date = Some(t);
+                        self.last_time_text.clear();
+                        self.last_time_text.push_str(&line[m.start..m.end]);
+                    }
+                    // An unparsable date (Feb 30): fail2ban takes the last date if it is
+                    // recent and then matches the whole line, date text included.
+                    None => whole_with_last_date = self.recent_date().is_some(),
                 }
-                // An unparsable date (Feb 30): fail2ban takes the last date if it is recent
-                // and then matches the whole line, date text included.
-                (None, Some(recent)) => {
-                    self.text.push_str(line);
-                    time = Some(recent);
-                }
-                (None, None) => {
-                    self.text.push_str(&line[..m.start]);
-                    self.text.push_str(&line[m.end..]);
-                }
-            },
+            }
             Some(m) => {
                 // An empty date match ({NONE}): the last date if recent, else now.
-                self.text.push_str(&line[..m.start]);
-                self.text.push_str(&line[m.end..]);
-                time = Some(self.recent_date().unwrap_or(self.now as f64));
+                (start, end) = (m.start, m.end);
+                match self.recent_date() {
+                    Some(d) => {
+                        time = Some(d);
+                        whole_with_last_date = true;
+                    }
+                    None => time = Some(self.now as f64),
+                }
             }
-            None => self.text.push_str(line),
+            None => whole_with_last_date = self.recent_date().is_some(),
         }
         if time.is_none() {
             time = self.recent_date();
         }
+        let parts = if whole_with_last_date {
+            LineParts {
+                before: "",
+                date: &self.last_time_text,
+                after: line,
+            }
+        } else {
+            LineParts {
+                before: &line[..start],
+                date: &line[start..end],
+                after: &line[end..],
+            }
+        };
+        // Kept for `-o matches`; the buffers are reused from line to line.
+        for (buf, text) in [
+            (&mut self.parts.0, parts.before),
+            (&mut self.parts.1, parts.date),
+            (&mut self.parts.2, parts.after),
+        ] {
+            buf.clear();
+            buf.push_str(text);
+        }
         self.engine
-            .match_line(&mut self.cache, &self.text, &mut self.outcome);
-        if self.outcome.prefregex_matched.first().copied().unwrap_or(false) {
+            .match_parts(&mut self.cache, parts, &mut self.outcome);
+        // Earlier buffered lines a multi-line match took: missed -> matched (fail2ban-regex's
+        // testRegex, semantics 5.4).
+        for (_, full) in &self.outcome.consumed {
+            let st = &mut self.stats;
+            if let Some(i) = st.missed_lines.iter().position(|l| l == full) {
+                st.missed_lines.remove(i);
+            }
+            if self.print_all_matched {
+                st.matched_lines.push(full.clone());
+            }
+            st.matched += 1;
+            // fail2ban-regex can go below zero here (a consumed line that was not missed);
+            // counters are unsigned, so it stops at zero.
+            st.missed = st.missed.saturating_sub(1);
+        }
+        if self
+            .outcome
+            .prefregex_matched
+            .first()
+            .copied()
+            .unwrap_or(false)
+        {
             self.prefregex_hits += 1;
             if self.keep_ips {
                 // fail2ban-regex -v keeps the groups of the first `limit` matches, then "...".
                 if self.prefregex_groups.len() < self.limit {
-                    let groups = self.outcome.pref_groups.first().cloned().unwrap_or_default();
+                    let groups = self
+                        .outcome
+                        .pref_groups
+                        .first()
+                        .cloned()
+                        .unwrap_or_default();
                     self.prefregex_groups.push(regex_report::py_dict(&groups));
                 } else if self.prefregex_groups.len() == self.limit {
                     self.prefregex_groups.push("...".into());
@@ -287,7 +349,12 @@ impl Runner<'_> {
             if let Some(s) = self.fail.get_mut(f.regex) {
                 s.hits += 1;
                 if self.keep_ips {
-                    s.ips.push((f.id.clone(), time, counted > 1));
+                    let id = if f.pending {
+                        "None".into()
+                    } else {
+                        f.id.clone()
+                    };
+                    s.ips.push((id, time, counted > 1));
                 }
             }
             if f.nofail {
@@ -299,7 +366,8 @@ impl Runner<'_> {
         let st = &mut self.stats;
         if ignored {
             st.ignored += 1;
-            if !self.print_no_ignored && (self.print_all_ignored || st.ignored <= self.limit as u64 + 1)
+            if !self.print_no_ignored
+                && (self.print_all_ignored || st.ignored <= self.limit as u64 + 1)
             {
                 st.ignored_lines.push(line.to_string());
             }
@@ -310,7 +378,9 @@ impl Runner<'_> {
             }
         } else {
             st.missed += 1;
-            if !self.print_no_missed && (self.print_all_missed || st.missed <= self.limit as u64 + 1) {
+            if !self.print_no_missed
+                && (self.print_all_missed || st.missed <= self.limit as u64 + 1)
+            {
                 st.missed_lines.push(line.to_string());
             }
         }
@@ -318,8 +388,77 @@ impl Runner<'_> {
         (time, ignored, failures)
     }
 
+    /// The last parsed date if it is less than 60 s before now: fail2ban gives undated and
+    /// unparsable lines that time, and no time at all once it is older.
     fn recent_date(&self) -> Option<f64> {
         self.last_date.filter(|&d| d > (self.now - 60) as f64)
+    }
+}
+
+/// One failure in an `-o` format. `msg` prints every line of the failure's `matches` (all
+/// lines of a multi-line or mlfid failure); `row` prints non-string values (`users` set,
+/// `tuple_` groups) as Python literals; the rest is [`regex_report::OutFormat::write`].
+fn write_out(
+    w: &mut impl Write,
+    fmt: &regex_report::OutFormat,
+    f: &Failure,
+    time: Option<f64>,
+    line: &str,
+    parts: &(String, String, String),
+    now: i64,
+) -> io::Result<()> {
+    use regex_report::{py_float, py_repr, OutFormat};
+    match fmt {
+        OutFormat::Msg => {
+            for m in &f.matches {
+                writeln!(w, "{m}")?;
+            }
+            Ok(())
+        }
+        OutFormat::Row if !f.composite.is_empty() => {
+            let items: Vec<String> = f
+                .data
+                .iter()
+                .map(|(k, v)| {
+                    let v = match f.composite.iter().find(|(n, _)| n == k) {
+                        Some((_, c)) => py_value(c),
+                        None => v.as_deref().map_or_else(|| "None".into(), py_repr),
+                    };
+                    format!("{}: {v}", py_repr(k))
+                })
+                .collect();
+            // A `tuple_` ID is a Python tuple, printed without quotes.
+            let tuple_id = f
+                .composite
+                .iter()
+                .any(|(k, v)| k == "fid" && matches!(v, Value::Tuple(_)) && py_value(v) == f.id);
+            let id = if f.pending {
+                "None".into()
+            } else if tuple_id {
+                f.id.clone()
+            } else {
+                py_repr(&f.id)
+            };
+            let t = time.map(py_float).unwrap_or_else(|| "None".into());
+            writeln!(w, "[{id},\t{t},\t{{{}}}],", items.join(", "))
+        }
+        _ => fmt.write(w, f, time, line, parts, now),
+    }
+}
+
+/// Python's repr of a non-string ticket value.
+fn py_value(v: &Value) -> String {
+    use regex_report::py_repr;
+    let opt = |x: &Option<String>| x.as_deref().map_or_else(|| "None".into(), py_repr);
+    match v {
+        Value::Int(n) => n.to_string(),
+        Value::Tuple(t) if t.len() == 1 => format!("({},)", opt(&t[0])),
+        Value::Tuple(t) => format!("({})", t.iter().map(opt).collect::<Vec<_>>().join(", ")),
+        Value::Set(s) if s.is_empty() => "set()".into(),
+        Value::Set(s) => format!(
+            "{{{}}}",
+            s.iter().map(|x| py_repr(x)).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -414,6 +553,8 @@ fn resolve(args: &RegexArgs) -> Result<Resolved> {
             check_all: !args.no_check_all && args.out.is_none(),
             maxlines,
             pref_groups: verbose > 0,
+            // fail2ban-regex: `ignorePending = bool(opts.out)`.
+            ignore_pending: args.out.is_some(),
         },
     })
 }
@@ -452,22 +593,4 @@ fn shortstr(s: &str) -> String {
     } else {
         s.to_string()
     }
-}
-
-/// The wall clock in epoch seconds.
-pub fn wall_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Parses epoch seconds or an RFC 3339 timestamp.
-pub fn parse_instant(s: &str) -> Result<i64> {
-    if let Ok(n) = s.trim().parse::<f64>() {
-        return Ok(n.floor() as i64);
-    }
-    let dt = chrono::DateTime::parse_from_rfc3339(s.trim())
-        .with_context(|| format!("'{s}' is neither epoch seconds nor an RFC 3339 time"))?;
-    Ok(dt.timestamp())
 }

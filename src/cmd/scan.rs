@@ -3,13 +3,14 @@
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Format, ScanArgs};
-use crate::cmd::Exit;
+use crate::cmd::{timezone_arg, wall_clock, Exit};
 use crate::date::{self, DateDetector, DateOptions};
 use crate::f2b::filter::{resolve_regex_arg, RegexArg};
+use crate::f2b::{FilterDef, FilterOrigin};
 use crate::output::scan_report::{self, FilterInfo, ScanReport};
 use crate::pattern::{DnsMode, Engine, EngineOptions, FilterRegexes, UseDns};
 use crate::scan::prefilter::LinePrefilter;
@@ -25,7 +26,11 @@ pub struct Filters {
 /// Resolves `--filter` values (filter names, files or literal regexes) like `regex` does.
 pub fn resolve_filters(confdir: &Path, specs: &[String]) -> Result<Filters> {
     let default = ["asterisk".to_string()];
-    let specs = if specs.is_empty() { &default[..] } else { specs };
+    let specs = if specs.is_empty() {
+        &default[..]
+    } else {
+        specs
+    };
     let mut f = Filters {
         regexes: Vec::new(),
         datepatterns: Vec::new(),
@@ -34,42 +39,62 @@ pub fn resolve_filters(confdir: &Path, specs: &[String]) -> Result<Filters> {
     for spec in specs {
         let arg = resolve_regex_arg(confdir, spec)
             .with_context(|| format!("failed to load filter {spec}"))?;
-        let (name, pref, fail, ignore, dp, origin) = match arg {
+        let (regexes, datepattern, info) = match arg {
             RegexArg::Filter(d) => {
                 if d.maxlines.is_some_and(|n| n > 1) {
-                    anyhow::bail!(
+                    bail!(
                         "filter {}: maxlines = {} (multi-line filters) is not supported by scan yet; use `failscan regex`",
                         d.name,
                         d.maxlines.unwrap_or(1)
                     );
                 }
-                let origin = format!("{:?}", d.origin);
-                (d.name, d.prefregex, d.failregex, d.ignoreregex, d.datepattern, origin)
+                split_filter(*d)
             }
-            RegexArg::Literal(r) => (
-                format!("regex{}", f.regexes.len() + 1),
-                None,
-                vec![r],
-                vec![],
-                None,
-                "literal".into(),
-            ),
+            RegexArg::Literal(r) => {
+                let name = format!("regex{}", f.regexes.len() + 1);
+                let info = FilterInfo {
+                    name: name.clone(),
+                    origin: "literal".into(),
+                    failregex: vec![r.clone()],
+                    ignoreregex: vec![],
+                };
+                let regexes = FilterRegexes {
+                    name,
+                    prefregex: None,
+                    failregex: vec![r],
+                    ignoreregex: vec![],
+                };
+                (regexes, None, info)
+            }
         };
-        f.info.push(FilterInfo {
-            name: name.clone(),
-            origin,
-            failregex: fail.clone(),
-            ignoreregex: ignore.clone(),
-        });
-        f.datepatterns.push(dp);
-        f.regexes.push(FilterRegexes {
-            name,
-            prefregex: pref,
-            failregex: fail,
-            ignoreregex: ignore,
-        });
+        f.regexes.push(regexes);
+        f.datepatterns.push(datepattern);
+        f.info.push(info);
     }
     Ok(f)
+}
+
+/// A loaded filter as a scan uses it: its regexes, its own date pattern, and what the
+/// report says about it (the origin in words).
+pub fn split_filter(d: FilterDef) -> (FilterRegexes, Option<String>, FilterInfo) {
+    let origin = match &d.origin {
+        FilterOrigin::Standard { basedir } => format!("{}/filter.d", basedir.display()),
+        FilterOrigin::Foreign { path } => path.display().to_string(),
+        FilterOrigin::Embedded => "embedded in failscan".to_string(),
+    };
+    let info = FilterInfo {
+        name: d.name.clone(),
+        origin,
+        failregex: d.failregex.clone(),
+        ignoreregex: d.ignoreregex.clone(),
+    };
+    let regexes = FilterRegexes {
+        name: d.name,
+        prefregex: d.prefregex,
+        failregex: d.failregex,
+        ignoreregex: d.ignoreregex,
+    };
+    (regexes, d.datepattern, info)
 }
 
 /// Builds one engine per distinct date pattern (usually one for all filters).
@@ -104,6 +129,7 @@ pub fn build_scanner(
         check_all: false,
         maxlines: 1,
         pref_groups: false,
+        ignore_pending: true,
     };
     for (key, idx) in keys.into_iter().zip(members) {
         let regs: Vec<FilterRegexes> = idx.iter().map(|&i| filters.regexes[i].clone()).collect();
@@ -147,7 +173,7 @@ pub fn file_now(path: &Path, year: Option<i32>, tz: Option<i32>) -> i64 {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs() as i64)
-        .unwrap_or_else(crate::cmd::regex::wall_clock)
+        .unwrap_or_else(wall_clock)
 }
 
 /// Result of scanning all inputs.
@@ -197,8 +223,17 @@ pub fn scan_all(
             .groups
             .iter()
             .map(|g| {
-                DateDetector::new(g.datepattern.as_deref(), DateOptions { now, default_tz: tz })
-                    .with_context(|| format!("date pattern {:?}", g.datepattern))
+                DateDetector::new(
+                    g.datepattern.as_deref(),
+                    DateOptions {
+                        now,
+                        default_tz: tz,
+                    },
+                )
+                .with_context(|| match &g.datepattern {
+                    Some(p) => format!("datepattern {p}"),
+                    None => "default date templates".to_string(),
+                })
             })
             .collect::<Result<_>>()?;
         if template_names.is_empty() {
@@ -223,10 +258,7 @@ pub fn scan_all(
 }
 
 pub fn run(args: ScanArgs) -> Result<Exit> {
-    let tz = match &args.timezone {
-        Some(z) => Some(date::parse_timezone(z).with_context(|| format!("--timezone {z}"))?),
-        None => None,
-    };
+    let tz = timezone_arg(args.timezone.as_deref())?;
     if let Some(p) = &args.datepattern {
         date::describe_datepattern(p).with_context(|| format!("--datepattern {p}"))?;
     }

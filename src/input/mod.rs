@@ -196,7 +196,10 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// fail2ban-regex processes one file sequentially.
 pub fn read_all(path: &Path) -> Result<Vec<u8>, InputError> {
     match open(path)? {
-        Opened::Mapped(m) => Ok(m.to_vec()),
+        Opened::Mapped(m) => {
+            let _guard = sigbus::guard_mapped(path, &m);
+            Ok(m.to_vec())
+        }
         Opened::Bytes(b) => Ok(b),
         Opened::Stream(_, mut r) => {
             let mut v = Vec::new();

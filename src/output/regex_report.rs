@@ -116,15 +116,39 @@ pub fn write_text(w: &mut impl Write, r: &RegexReport) -> io::Result<()> {
     writeln!(w, "[processed in {:.2} sec]", r.elapsed)?;
     writeln!(w)?;
     if r.print_all_matched {
-        print_lines(w, "Matched", "matched", s.matched, &s.matched_lines, true, r.limit)?;
+        print_lines(
+            w,
+            "Matched",
+            "matched",
+            s.matched,
+            &s.matched_lines,
+            true,
+            r.limit,
+        )?;
     }
     if !r.print_no_ignored {
         let all = r.print_all_ignored;
-        print_lines(w, "Ignored", "ignored", s.ignored, &s.ignored_lines, all, r.limit)?;
+        print_lines(
+            w,
+            "Ignored",
+            "ignored",
+            s.ignored,
+            &s.ignored_lines,
+            all,
+            r.limit,
+        )?;
     }
     if !r.print_no_missed {
         let all = r.print_all_missed;
-        print_lines(w, "Missed", "missed", s.missed, &s.missed_lines, all, r.limit)?;
+        print_lines(
+            w,
+            "Missed",
+            "missed",
+            s.missed,
+            &s.missed_lines,
+            all,
+            r.limit,
+        )?;
     }
     Ok(())
 }
@@ -163,7 +187,9 @@ fn write_regex_list(
 /// `time.strftime("%a %b %d %H:%M:%S %Y", time.localtime(t))`; `None` means now.
 fn ctime(t: Option<f64>) -> String {
     use chrono::{Local, TimeZone};
-    let secs = t.map(|t| t.floor() as i64).unwrap_or_else(crate::cmd::regex::wall_clock);
+    let secs = t
+        .map(|t| t.floor() as i64)
+        .unwrap_or_else(crate::cmd::wall_clock);
     match Local.timestamp_opt(secs, 0).single() {
         Some(dt) => dt.format("%a %b %d %H:%M:%S %Y").to_string(),
         None => secs.to_string(),
@@ -276,6 +302,7 @@ impl OutFormat {
         f: &Failure,
         time: Option<f64>,
         line: &str,
+        parts: &(String, String, String),
         now: i64,
     ) -> io::Result<()> {
         let get = |k: &str| -> Option<&str> {
@@ -297,9 +324,15 @@ impl OutFormat {
             ),
             OutFormat::Group(name) => {
                 if name == "matches" {
-                    writeln!(w, "[{}]", py_repr(line))
+                    // A list of fail2ban's (before, date, after) tuples.
+                    let (a, b, c) = parts;
+                    writeln!(w, "[({}, {}, {})]", py_repr(a), py_repr(b), py_repr(c))
                 } else {
-                    let v = f.data.iter().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref());
+                    let v = f
+                        .data
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .and_then(|(_, v)| v.as_deref());
                     writeln!(w, "{}", v.unwrap_or("None"))
                 }
             }

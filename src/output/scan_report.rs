@@ -82,11 +82,23 @@ pub fn write_text(w: &mut impl Write, r: &ScanReport) -> io::Result<()> {
         let total: u64 = hits.iter().sum();
         writeln!(w, "Filter {} ({}): {total} hits", f.name, f.origin)?;
         for (i, re) in f.failregex.iter().enumerate() {
-            writeln!(w, "  {:2}) [{}] {}", i + 1, hits.get(i).copied().unwrap_or(0), re)?;
+            writeln!(
+                w,
+                "  {:2}) [{}] {}",
+                i + 1,
+                hits.get(i).copied().unwrap_or(0),
+                re
+            )?;
         }
         let ig = t.ignore_hits.get(fi).cloned().unwrap_or_default();
         for (i, re) in f.ignoreregex.iter().enumerate() {
-            writeln!(w, "  ignore {:2}) [{}] {}", i + 1, ig.get(i).copied().unwrap_or(0), re)?;
+            writeln!(
+                w,
+                "  ignore {:2}) [{}] {}",
+                i + 1,
+                ig.get(i).copied().unwrap_or(0),
+                re
+            )?;
         }
     }
     writeln!(w)?;
@@ -100,7 +112,11 @@ pub fn write_text(w: &mut impl Write, r: &ScanReport) -> io::Result<()> {
     if !dates.is_empty() {
         writeln!(w, "Date template hits:")?;
         for (i, h) in dates {
-            writeln!(w, "  [{h}] {}", names.get(i).map(String::as_str).unwrap_or("?"))?;
+            writeln!(
+                w,
+                "  [{h}] {}",
+                names.get(i).map(String::as_str).unwrap_or("?")
+            )?;
         }
         writeln!(w)?;
     }
@@ -138,7 +154,10 @@ pub fn write_text(w: &mut impl Write, r: &ScanReport) -> io::Result<()> {
     )?;
     let bad = r.run.files.iter().filter(|f| f.error.is_some()).count();
     if bad > 0 {
-        writeln!(w, "INCOMPLETE: {bad} input(s) could not be read completely (see Files)")?;
+        writeln!(
+            w,
+            "INCOMPLETE: {bad} input(s) could not be read completely (see Files)"
+        )?;
     }
     Ok(())
 }
@@ -238,7 +257,12 @@ pub fn write_dir(dir: &Path, r: &ScanReport) -> Result<()> {
     c.write_record(["filter", "index", "regex", "hits"])?;
     for (fi, f) in r.filters.iter().enumerate() {
         for (i, re) in f.failregex.iter().enumerate() {
-            let hits = t.regex_hits.get(fi).and_then(|h| h.get(i)).copied().unwrap_or(0);
+            let hits = t
+                .regex_hits
+                .get(fi)
+                .and_then(|h| h.get(i))
+                .copied()
+                .unwrap_or(0);
             c.write_record([f.name.as_str(), &(i + 1).to_string(), re, &hits.to_string()])?;
         }
     }

@@ -1,7 +1,7 @@
 //! The matching engine: every prefregex, failregex and ignoreregex of every filter in one
 //! `regex_automata::meta::Regex` (one `PatternID` each, `which_overlapping_matches`), exact
-//! verification and captures only on candidate lines, and fail2ban's `findFailure` for
-//! single-line buffers (spec 2.4, 5.4).
+//! verification and captures only on candidate lines, and fail2ban's `findFailure`
+//! (spec 2.4-2.6, 5.4).
 //!
 //! Why the combined automaton never rejects a line fail2ban matches:
 //! - every pattern in it is a regular *superset* of its Python regex (see
@@ -18,11 +18,26 @@
 //! runs on fancy-regex when the haystack is not ASCII (Rust's and Python's `\w` differ
 //! outside ASCII).
 //!
-//! Stateless per line except for one fail2ban quirk: when the ignore pre-check drops a line,
-//! fail2ban-regex reports the prefregex result of the *previous* line
-//! ([`LineOutcome::prefregex_matched`]); the cache remembers it. Multi-line buffering
-//! (`maxlines > 1`) and mlfid merging are not implemented: `build` rejects `maxlines > 1`, and
-//! a failure whose only ID is an `mlfid` (fail2ban: "pending") produces nothing.
+//! **State.** The [`Engine`] is immutable; everything fail2ban keeps between lines lives in
+//! the [`EngineCache`], per filter, so one cache must see the lines of one log in order:
+//! - `maxlines > 1` (multi-line buffering, spec 2.5): the last `maxlines` line tuples
+//!   `(before date, date, after date)`. Failregexes are compiled with `re.MULTILINE` and
+//!   search the joined buffer; a match removes its lines from the buffer (except the lines
+//!   `<SKIPLINES>` captured). The combined automaton is not used then: every regex runs
+//!   exactly on the buffer. [`LineOutcome::consumed`] lists the earlier lines a match
+//!   took, which fail2ban-regex moves from "missed" to "matched";
+//! - a failregex or prefregex with an `mlfid` group (any `maxlines`): the mlfid cache of
+//!   spec 2.6 (100 entries, 5 minutes of wall-clock time, FIFO eviction), with `mlfforget`,
+//!   `mlfgained`, `nofail`, the `users` set and pending failures;
+//! - when the ignore pre-check drops a line, fail2ban-regex reports the prefregex result
+//!   of the *previous* line ([`LineOutcome::prefregex_matched`]).
+//!
+//! Scanning one log in parallel chunks with one cache per chunk therefore loses the
+//! buffer and the mlfid cache at chunk boundaries.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use regex_automata::meta;
 use regex_automata::util::captures::Captures;
@@ -48,8 +63,9 @@ pub struct FilterRegexes {
 pub enum DnsMode {
     /// The name itself is the ID (fail2ban-regex `--raw`).
     Raw,
-    /// Offline: a name that is not a plain IPv4 address gives no failure, and the line is
-    /// missed. This is what fail2ban does when the name does not resolve.
+    /// Offline: a name resolves through `/etc/hosts` only (what `getaddrinfo` answers without
+    /// a network, so `localhost` works); any other name gives no failure and the line is
+    /// missed, which is what fail2ban does when the name does not resolve.
     #[default]
     Unresolved,
     /// Resolve with the system resolver (all A and AAAA, one failure per address).
@@ -63,10 +79,16 @@ pub struct EngineOptions {
     /// Try every failregex on every line (fail2ban-regex default; off with `-o` or
     /// `--no-check-all`, and in the server).
     pub check_all: bool,
+    /// fail2ban's `maxlines`: the line buffer size (1: every line alone).
     pub maxlines: usize,
     /// Capture the prefregex groups of every line it matches (`fail2ban-regex -v` prints
     /// them); otherwise they are captured only when a failregex may match.
     pub pref_groups: bool,
+    /// fail2ban's `ignorePending`: without check-all, a pending failure (an `mlfid` match
+    /// with no address yet) ends the line with no failure. True in the server; fail2ban-regex
+    /// sets it only with `-o`. With check-all, pending failures are always reported (with
+    /// [`Failure::pending`]).
+    pub ignore_pending: bool,
 }
 
 impl Default for EngineOptions {
@@ -77,7 +99,56 @@ impl Default for EngineOptions {
             check_all: true,
             maxlines: 1,
             pref_groups: false,
+            ignore_pending: true,
         }
+    }
+}
+
+/// One log line as fail2ban keeps it: the text before the date, the date text, the text
+/// after it. The regexes see `before + after`; fail2ban-regex prints `before + date + after`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineParts<'a> {
+    pub before: &'a str,
+    pub date: &'a str,
+    pub after: &'a str,
+}
+
+/// An owned [`LineParts`], as kept in the multi-line buffer and in `matches`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LineTuple {
+    before: String,
+    date: String,
+    after: String,
+}
+
+impl LineTuple {
+    fn new(p: LineParts<'_>) -> Arc<LineTuple> {
+        Arc::new(LineTuple {
+            before: p.before.to_string(),
+            date: p.date.to_string(),
+            after: p.after.to_string(),
+        })
+    }
+
+    /// What the regexes see.
+    fn text_eq(&self, s: &str) -> bool {
+        s.len() == self.before.len() + self.after.len()
+            && s.starts_with(&self.before)
+            && s.ends_with(&self.after)
+    }
+
+    fn push_text(&self, out: &mut String) {
+        out.push_str(&self.before);
+        out.push_str(&self.after);
+    }
+
+    /// The whole line.
+    fn full(&self) -> String {
+        let mut s = String::with_capacity(self.before.len() + self.date.len() + self.after.len());
+        s.push_str(&self.before);
+        s.push_str(&self.date);
+        s.push_str(&self.after);
+        s
     }
 }
 
@@ -93,6 +164,12 @@ pub struct LineOutcome {
     /// Per filter: the prefregex groups (Python's `groupdict()` order) when the prefregex
     /// matched and [`EngineOptions::pref_groups`] is set.
     pub pref_groups: Vec<Vec<(String, Option<String>)>>,
+    /// `maxlines > 1`: (filter, whole line) of every *earlier* line that was in the buffer
+    /// before this line and left it for another reason than the `maxlines` cut (a match,
+    /// or an ignoreregex hit on the lines of a match), in buffer order. fail2ban-regex counts
+    /// each as matched instead of missed (its `testRegex`; spec 5.4). Lines equal to one
+    /// still in the buffer are not listed (fail2ban compares tuples by value).
+    pub consumed: Vec<(usize, String)>,
 }
 
 impl LineOutcome {
@@ -103,7 +180,20 @@ impl LineOutcome {
         self.pref_groups.resize(filters, Vec::new());
         self.failures.clear();
         self.ignore_hits.clear();
+        self.consumed.clear();
     }
+}
+
+/// A ticket data value that is not a string (or `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// `mlfpending`.
+    Int(i64),
+    /// `tuple_` groups combined (`(a, b, ...)`); elements are strings or `None`.
+    Tuple(Vec<Option<String>>),
+    /// The `users` of an mlfid connection, in insertion order (Python prints a set in hash
+    /// order, which is not reproducible for more than one element).
+    Set(Vec<String>),
 }
 
 /// One entry of fail2ban's failure list.
@@ -112,11 +202,242 @@ pub struct Failure {
     pub filter: usize,
     /// 0-based failregex index.
     pub regex: usize,
-    /// The ticket ID (normalised address, subnet, raw name or failure ID).
+    /// The ticket ID (normalised address, subnet, raw name or failure ID); empty when
+    /// [`Failure::pending`].
     pub id: String,
-    /// Ticket data in Python dict order, as `-o row` prints it (`matches` left out).
+    /// An `mlfid` match without any address or ID yet: fail2ban reports it with ID `None`
+    /// in check-all mode (fail2ban-regex without `-o`).
+    pub pending: bool,
+    /// Ticket data in Python dict order, as `-o row` prints it (`matches` left out). Keys
+    /// whose value is not a string have `None` here and their value in
+    /// [`Failure::composite`].
     pub data: Vec<(String, Option<String>)>,
+    /// The non-string values of `data` (`users`, `tuple_` targets, `mlfpending`).
+    pub composite: Vec<(String, Value)>,
+    /// fail2ban's `matches`: the whole lines (date included) of this failure; with an mlfid,
+    /// the lines of earlier matches of the same connection too.
+    pub matches: Vec<String>,
     pub nofail: bool,
+}
+
+/// A Python value in fail2ban's failure dict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Val {
+    None,
+    Str(String),
+    Int(i64),
+    Tuple(Vec<Val>),
+    Set(Vec<String>),
+    Lines(Vec<Arc<LineTuple>>),
+}
+
+impl Val {
+    /// Python truthiness.
+    fn truthy(&self) -> bool {
+        match self {
+            Val::None => false,
+            Val::Str(s) => !s.is_empty(),
+            Val::Int(n) => *n != 0,
+            Val::Tuple(v) => !v.is_empty(),
+            Val::Set(v) => !v.is_empty(),
+            Val::Lines(v) => !v.is_empty(),
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        matches!(self, Val::None)
+    }
+
+    /// The value as text: `str()` of it, as fail2ban prints an ID (a tuple ID prints as
+    /// its Python repr).
+    fn text(&self) -> Option<String> {
+        match self {
+            Val::None => None,
+            Val::Str(s) => Some(s.clone()),
+            other => Some(other.repr()),
+        }
+    }
+
+    /// Python's `repr()`; strings get simple quoting (only `'` and `\` escaped), which is
+    /// exact for the printable text fail2ban captures.
+    fn repr(&self) -> String {
+        match self {
+            Val::None => "None".into(),
+            Val::Str(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            Val::Int(n) => n.to_string(),
+            Val::Tuple(v) if v.len() == 1 => format!("({},)", v[0].repr()),
+            Val::Tuple(v) => {
+                format!(
+                    "({})",
+                    v.iter().map(Val::repr).collect::<Vec<_>>().join(", ")
+                )
+            }
+            Val::Set(v) if v.is_empty() => "set()".into(),
+            Val::Set(v) => format!(
+                "{{{}}}",
+                v.iter()
+                    .map(|x| Val::Str(x.clone()).repr())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Val::Lines(v) => format!("[{}]", v.len()),
+        }
+    }
+
+    fn lines(self) -> Vec<Arc<LineTuple>> {
+        match self {
+            Val::Lines(v) => v,
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// fail2ban's failure dict: insertion-ordered like a Python dict.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Dict(Vec<(String, Val)>);
+
+impl Dict {
+    fn get(&self, k: &str) -> &Val {
+        self.0
+            .iter()
+            .find(|(n, _)| n == k)
+            .map_or(&Val::None, |(_, v)| v)
+    }
+
+    fn get_str(&self, k: &str) -> Option<&str> {
+        match self.get(k) {
+            Val::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// `d[k] = v`: replaces in place, or appends.
+    fn set(&mut self, k: &str, v: Val) {
+        match self.0.iter_mut().find(|(n, _)| n == k) {
+            Some(e) => e.1 = v,
+            None => self.0.push((k.to_string(), v)),
+        }
+    }
+
+    /// `d.pop(k, None)`.
+    fn pop(&mut self, k: &str) -> Val {
+        match self.0.iter().position(|(n, _)| n == k) {
+            Some(i) => self.0.remove(i).1,
+            None => Val::None,
+        }
+    }
+
+    fn into_failure(self, filter: usize, regex: usize, id: Option<String>) -> Failure {
+        let nofail = self.get("nofail").truthy();
+        let mut f = Failure {
+            filter,
+            regex,
+            pending: id.is_none(),
+            id: id.unwrap_or_default(),
+            data: Vec::with_capacity(self.0.len()),
+            composite: Vec::new(),
+            matches: Vec::new(),
+            nofail,
+        };
+        for (k, v) in self.0 {
+            match v {
+                Val::Lines(l) if k == "matches" => f.matches = l.iter().map(|t| t.full()).collect(),
+                Val::Lines(_) => {}
+                Val::None => f.data.push((k, None)),
+                Val::Str(s) => f.data.push((k, Some(s))),
+                Val::Int(n) => {
+                    f.data.push((k.clone(), None));
+                    f.composite.push((k, Value::Int(n)));
+                }
+                Val::Set(s) => {
+                    f.data.push((k.clone(), None));
+                    f.composite.push((k, Value::Set(s)));
+                }
+                Val::Tuple(t) => {
+                    f.data.push((k.clone(), None));
+                    let t = t
+                        .iter()
+                        .map(|x| match x {
+                            Val::None => None,
+                            Val::Str(s) => Some(s.clone()),
+                            other => Some(other.repr()),
+                        })
+                        .collect();
+                    f.composite.push((k, Value::Tuple(t)));
+                }
+            }
+        }
+        f
+    }
+}
+
+/// fail2ban's mlfid cache (`Utils.Cache(maxCount=100, maxTime=5*60)`): insertion-ordered,
+/// wall-clock expiry; when full, a `set` drops entries from the front until it has dropped
+/// one that had not expired.
+#[derive(Debug, Clone, Default)]
+struct MlfidCache {
+    entries: VecDeque<(String, Dict, Instant)>,
+}
+
+const MLFID_MAX: usize = 100;
+const MLFID_TTL: Duration = Duration::from_secs(5 * 60);
+
+impl MlfidCache {
+    fn get(&mut self, k: &str, now: Instant) -> Option<Dict> {
+        let i = self.entries.iter().position(|(n, _, _)| n == k)?;
+        if self.entries[i].2 > now {
+            return Some(self.entries[i].1.clone());
+        }
+        self.entries.remove(i);
+        None
+    }
+
+    fn set(&mut self, k: &str, v: Dict, now: Instant) {
+        if self.entries.len() >= MLFID_MAX {
+            while let Some((_, _, exp)) = self.entries.pop_front() {
+                if exp > now && self.entries.len() < MLFID_MAX {
+                    break;
+                }
+            }
+        }
+        let exp = now + MLFID_TTL;
+        match self.entries.iter_mut().find(|(n, _, _)| n == k) {
+            Some(e) => {
+                e.1 = v;
+                e.2 = exp;
+            }
+            None => self.entries.push_back((k.to_string(), v, exp)),
+        }
+    }
+
+    /// The cached dict was changed in place (Python shares the object).
+    fn update(&mut self, k: &str, v: &Dict) {
+        if let Some(e) = self.entries.iter_mut().find(|(n, _, _)| n == k) {
+            e.1 = v.clone();
+        }
+    }
+
+    fn unset(&mut self, k: &str) {
+        self.entries.retain(|(n, _, _)| n != k);
+    }
+}
+
+/// What fail2ban keeps per filter between lines.
+#[derive(Debug, Clone, Default)]
+struct FilterState {
+    /// The line buffer (`maxlines > 1`).
+    buffer: Vec<Arc<LineTuple>>,
+    mlfid: MlfidCache,
+    /// The prefregex result of the last line that ran it (see the module doc).
+    last_pref: bool,
+    last_pref_groups: Vec<(String, Option<String>)>,
+}
+
+/// Where the failure loop goes after one failregex produced (or not) a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Next,
+    Stop,
 }
 
 /// One compiled Python regex with its exact matchers.
@@ -133,21 +454,34 @@ struct Rx {
     /// Exact always; built when the pattern is not regular or has `\b`.
     fancy: Option<fancy_regex::Regex>,
     names: Vec<(usize, String)>,
+    /// `alt_X` groups: (group name, target name), sorted like fail2ban.
+    alts: Vec<(String, String)>,
+    /// `tuple_X` groups: (group name, target name), sorted like fail2ban.
+    tuples: Vec<(String, String)>,
+    /// Group numbers of `skiplines0`, `skiplines1`, … (`<SKIPLINES>`), in that order.
+    skiplines: Vec<usize>,
 }
 
 impl Rx {
-    fn new(python: &str, multiline: bool) -> Result<Rx, String> {
+    /// `multiline`: compiled with `re.MULTILINE`; `multiline_haystack`: searched on
+    /// buffers of several lines (then a non-MULTILINE `$` needs fancy-regex).
+    fn new(python: &str, multiline: bool, multiline_haystack: bool) -> Result<Rx, String> {
         let tr =
             translate(python, multiline).map_err(|e| format!("{}: {}", e.construct, e.message))?;
-        let (regular, (ascii, tail)) = if tr.is_regular() {
-            let s = tr.emit(Target::Regular).map_err(|e| e.to_string())?;
+        let exact_regular = tr.is_regular() && !(multiline_haystack && tr.has_text_end_dollar());
+        let (regular, (ascii, tail)) = if exact_regular {
+            let s = tr
+                .emit_for(Target::Regular, multiline_haystack)
+                .map_err(|e| e.to_string())?;
             let re = meta::Regex::new(&s).map_err(|e| format!("regex-automata: {e}"))?;
             (Some(re), ascii_regexes(&s))
         } else {
             (None, (None, None))
         };
-        let fancy = if !tr.is_regular() || tr.has_word_boundary {
-            let s = tr.emit(Target::Fancy).map_err(|e| e.to_string())?;
+        let fancy = if !exact_regular || tr.has_word_boundary {
+            let s = tr
+                .emit_for(Target::Fancy, multiline_haystack)
+                .map_err(|e| e.to_string())?;
             let re = fancy_regex::RegexBuilder::new(&s)
                 .backtrack_limit(50_000_000)
                 .build()
@@ -156,7 +490,25 @@ impl Rx {
         } else {
             None
         };
-        let names = tr.names().map(|(i, n)| (i, n.to_string())).collect();
+        let names: Vec<(usize, String)> = tr.names().map(|(i, n)| (i, n.to_string())).collect();
+        let mut alts = Vec::new();
+        let mut tuples = Vec::new();
+        for (_, k) in &names {
+            if let Some(n) = complex_target(k, "alt_") {
+                alts.push((k.clone(), n));
+            } else if let Some(n) = complex_target(k, "tuple_") {
+                tuples.push((k.clone(), n));
+            }
+        }
+        alts.sort();
+        tuples.sort();
+        let mut skiplines = Vec::new();
+        while let Some((g, _)) = names
+            .iter()
+            .find(|(_, n)| *n == format!("skiplines{}", skiplines.len()))
+        {
+            skiplines.push(*g);
+        }
         Ok(Rx {
             tr,
             regular,
@@ -164,6 +516,9 @@ impl Rx {
             tail,
             fancy,
             names,
+            alts,
+            tuples,
+            skiplines,
         })
     }
 
@@ -242,6 +597,53 @@ impl Rx {
         spans.extend((0..caps.group_len()).map(|i| caps.get_group(i).map(|s| (s.start, s.end))));
         true
     }
+
+    /// fail2ban's `getGroups()`: the named groups in `groupdict()` order, then `alt_`
+    /// targets filled and `tuple_` targets combined.
+    fn groups(&self, spans: &[Option<(usize, usize)>], hay: &str) -> Dict {
+        let mut d = Dict(
+            self.names
+                .iter()
+                .map(|(g, name)| {
+                    let v = spans.get(*g).copied().flatten();
+                    (
+                        name.clone(),
+                        v.map_or(Val::None, |(s, e)| Val::Str(hay[s..e].to_string())),
+                    )
+                })
+                .collect(),
+        );
+        for (k, n) in &self.alts {
+            let v = d.get(k).clone();
+            if v.truthy() && !d.get(n).truthy() {
+                d.set(n, v);
+            }
+        }
+        for (k, n) in &self.tuples {
+            let v = d.get(k).clone();
+            let t = match d.get(n).clone() {
+                Val::Tuple(mut t) => {
+                    t.push(v);
+                    t
+                }
+                t => vec![t, v],
+            };
+            d.set(n, Val::Tuple(t));
+        }
+        d
+    }
+
+    /// fail2ban's `getSkippedLines()`: the `<SKIPLINES>` captures joined, split like
+    /// Python's `str.splitlines()`.
+    fn skipped_lines(&self, spans: &[Option<(usize, usize)>], hay: &str) -> Vec<String> {
+        let mut all = String::new();
+        for g in &self.skiplines {
+            if let Some(Some((s, e))) = spans.get(*g) {
+                all.push_str(&hay[*s..*e]);
+            }
+        }
+        py_splitlines(&all)
+    }
 }
 
 /// [`fastpath::split_content_tail`] compiled.
@@ -318,8 +720,6 @@ struct FailC {
     rx: usize,
     /// Pattern index in the combined automaton.
     stage1: usize,
-    /// `alt_X` groups: (group name, target name), sorted like fail2ban.
-    alts: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -334,8 +734,16 @@ struct FilterC {
     stage2: Option<meta::Regex>,
 }
 
+impl FilterC {
+    /// fail2ban checks ignoreregexes before the failregexes when there are fewer than
+    /// `#failregex - 2` of them (spec 2.4 step 1).
+    fn pre_check(&self) -> bool {
+        !self.ign.is_empty() && self.ign.len() + 2 < self.fail.len()
+    }
+}
+
 /// Every filter's regexes compiled together. Immutable and `Sync`; use one
-/// [`EngineCache`] per thread.
+/// [`EngineCache`] per thread (and per log: it holds fail2ban's per-filter state).
 #[derive(Debug)]
 pub struct Engine {
     rxs: Vec<Rx>,
@@ -344,7 +752,8 @@ pub struct Engine {
     opts: EngineOptions,
 }
 
-/// Per-thread scratch space: automaton caches, haystack buffers, capture spans.
+/// Per-thread scratch space (automaton caches, haystack buffers, capture spans) and
+/// fail2ban's per-filter state between lines (see the module doc).
 #[derive(Debug, Clone)]
 pub struct EngineCache {
     combined: Option<meta::Cache>,
@@ -355,8 +764,7 @@ pub struct EngineCache {
     cbuf: String,
     spans: Vec<Option<(usize, usize)>>,
     pre_spans: Vec<Option<(usize, usize)>>,
-    last_pref: Vec<bool>,
-    last_pref_groups: Vec<Vec<(String, Option<String>)>>,
+    states: Vec<FilterState>,
 }
 
 /// A pattern-set automaton: `which_overlapping_matches` on it tells which of `patterns`
@@ -386,18 +794,7 @@ impl Engine {
     /// Expands tags, translates and compiles every regex. The error names the filter, the
     /// list, the 1-based index and the construct.
     pub fn build(filters: &[FilterRegexes], opts: &EngineOptions) -> Result<Engine, PatternError> {
-        if opts.maxlines > 1 {
-            return Err(PatternError {
-                filter: filters.first().map(|f| f.name.clone()).unwrap_or_default(),
-                kind: RegexKind::Failregex,
-                index: 0,
-                regex: String::new(),
-                message: format!(
-                    "maxlines = {} (multi-line buffering) is not supported yet",
-                    opts.maxlines
-                ),
-            });
-        }
+        let ml = opts.maxlines > 1;
         let mut rxs = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
         let mut out = Vec::new();
@@ -416,7 +813,11 @@ impl Engine {
              -> Result<(usize, String), PatternError> {
                 let expanded = expand_tags(regex, opts.usedns)
                     .map_err(|e: TagError| err(kind, index, regex, e.to_string()))?;
-                let rx = Rx::new(&expanded, false).map_err(|m| err(kind, index, regex, m))?;
+                // fail2ban compiles only failregexes with re.MULTILINE (maxlines > 1); the
+                // prefregex and ignoreregexes still search the whole buffer.
+                let multiline = ml && kind == RegexKind::Failregex;
+                let rx =
+                    Rx::new(&expanded, multiline, ml).map_err(|m| err(kind, index, regex, m))?;
                 rxs.push(rx);
                 Ok((rxs.len() - 1, expanded))
             };
@@ -465,16 +866,9 @@ impl Engine {
                 if fc.content.is_some() {
                     stage2.push(superset(&rxs[id], Target::Superset));
                 }
-                let mut alts: Vec<(String, String)> = rxs[id]
-                    .names
-                    .iter()
-                    .filter_map(|(_, k)| alt_target(k).map(|n| (k.clone(), n)))
-                    .collect();
-                alts.sort();
                 fc.fail.push(FailC {
                     rx: id,
                     stage1: patterns.len() - 1,
-                    alts,
                 });
             }
             for (i, r) in f.ignoreregex.iter().enumerate() {
@@ -482,7 +876,7 @@ impl Engine {
                 patterns.push(superset(&rxs[id], Target::Superset));
                 fc.ign.push((id, patterns.len() - 1));
             }
-            if fc.content.is_some() && !stage2.is_empty() {
+            if !ml && fc.content.is_some() && !stage2.is_empty() {
                 let re = build_set(&stage2).map_err(|e| {
                     err(
                         RegexKind::Failregex,
@@ -495,7 +889,8 @@ impl Engine {
             }
             out.push(fc);
         }
-        let combined = if patterns.is_empty() {
+        // Multi-line buffers run every regex exactly (module doc): no prefilter.
+        let combined = if patterns.is_empty() || ml {
             None
         } else {
             Some(build_set(&patterns).map_err(|e| PatternError {
@@ -552,8 +947,7 @@ impl Engine {
             cbuf: String::new(),
             spans: Vec::new(),
             pre_spans: Vec::new(),
-            last_pref: vec![false; self.filters.len()],
-            last_pref_groups: vec![Vec::new(); self.filters.len()],
+            states: vec![FilterState::default(); self.filters.len()],
         }
     }
 
@@ -566,12 +960,36 @@ impl Engine {
         self.filters.len()
     }
 
+    pub fn maxlines(&self) -> usize {
+        self.opts.maxlines.max(1)
+    }
+
     /// Runs every filter on one line. `text` is the line with the date text cut out
-    /// (`before + after`), without the trailing newline.
+    /// (`before + after`), without the trailing newline. With `maxlines > 1` or mlfid
+    /// filters prefer [`Engine::match_parts`]: the buffer compares whole lines, and
+    /// [`Failure::matches`] then lacks the date text.
     pub fn match_line(&self, cache: &mut EngineCache, text: &str, out: &mut LineOutcome) {
+        let parts = LineParts {
+            before: text,
+            date: "",
+            after: "",
+        };
+        self.match_parts(cache, parts, out);
+    }
+
+    /// Runs every filter on one line given as fail2ban's tuple (see [`LineParts`]).
+    pub fn match_parts(&self, cache: &mut EngineCache, line: LineParts<'_>, out: &mut LineOutcome) {
         out.reset(self.filters.len());
+        if self.opts.maxlines > 1 {
+            let cur = LineTuple::new(line);
+            for f in 0..self.filters.len() {
+                self.filter_ml(f, cache, &cur, out);
+            }
+            return;
+        }
         cache.buf.clear();
-        cache.buf.push_str(text);
+        cache.buf.push_str(line.before);
+        cache.buf.push_str(line.after);
         cache.buf.push('\n');
         cache.set.clear();
         if let (Some(re), Some(c)) = (&self.combined, cache.combined.as_mut()) {
@@ -579,19 +997,66 @@ impl Engine {
         }
         if cache.set.is_empty() {
             // No prefregex can match either (their supersets did not).
-            cache.last_pref.iter_mut().for_each(|p| *p = false);
-            cache.last_pref_groups.iter_mut().for_each(Vec::clear);
+            for st in &mut cache.states {
+                st.last_pref = false;
+                st.last_pref_groups.clear();
+            }
             return;
         }
         for f in 0..self.filters.len() {
-            self.filter_line(f, cache, out);
+            self.filter_line(f, cache, line, out);
         }
     }
 
-    fn filter_line(&self, fi: usize, cache: &mut EngineCache, out: &mut LineOutcome) {
+    /// Records the prefregex result of filter `fi` like fail2ban-regex; `searched` is the
+    /// haystack and the spans of the prefregex `prx` on it (groups are read only when it
+    /// matched and [`EngineOptions::pref_groups`] is set).
+    fn record_pref(
+        &self,
+        (fi, prx): (usize, usize),
+        matched: bool,
+        (hay, spans): (&str, &[Option<(usize, usize)>]),
+        st: &mut FilterState,
+        out: &mut LineOutcome,
+    ) {
+        st.last_pref = matched;
+        out.prefregex_matched[fi] = matched;
+        if self.opts.pref_groups {
+            let groups = if matched {
+                dict_strings(self.rxs[prx].groups(spans, hay))
+            } else {
+                Vec::new()
+            };
+            st.last_pref_groups = groups.clone();
+            out.pref_groups[fi] = groups;
+        }
+    }
+
+    /// The ignore pre-check result of a dropped line: fail2ban-regex asks the prefregex
+    /// object, which still holds the previous line's result.
+    fn pref_from_last(fi: usize, st: &FilterState, out: &mut LineOutcome) {
+        out.prefregex_matched[fi] = st.last_pref;
+        out.pref_groups[fi] = st.last_pref_groups.clone();
+    }
+
+    /// The prefregex groups that go into the failure data (`content` dropped).
+    fn pre_dict(&self, prx: usize, spans: &[Option<(usize, usize)>], hay: &str) -> Dict {
+        let mut d = self.rxs[prx].groups(spans, hay);
+        d.pop("content");
+        d
+    }
+
+    /// Single-line `findFailure` for filter `fi`, gated by the combined automaton.
+    fn filter_line(
+        &self,
+        fi: usize,
+        cache: &mut EngineCache,
+        line: LineParts<'_>,
+        out: &mut LineOutcome,
+    ) {
         let f = &self.filters[fi];
         let check_all = self.opts.check_all;
-        let pre_check = !f.ign.is_empty() && f.ign.len() + 2 < f.fail.len();
+        let pre_check = f.pre_check();
         if pre_check {
             let mut found = false;
             for (i, &(rx, p)) in f.ign.iter().enumerate() {
@@ -606,48 +1071,31 @@ impl Engine {
                 }
             }
             if found {
-                // fail2ban-regex asks the prefregex object, which still holds the previous
-                // line's result.
-                out.prefregex_matched[fi] = cache.last_pref[fi];
-                out.pref_groups[fi] = cache.last_pref_groups[fi].clone();
+                Self::pref_from_last(fi, &cache.states[fi], out);
                 return;
             }
         }
         let mut use_content = false;
-        let mut have_pre = false;
+        let mut pre = Dict::default();
         if let Some((prx, pp)) = f.pref {
             let candidate = cache.set.contains(pid(pp));
             let any_fail = f.fail.iter().any(|fc| cache.set.contains(pid(fc.stage1)));
             let matched = if !candidate {
+                cache.pre_spans.clear();
                 false
             } else if any_fail || self.opts.pref_groups {
                 let (rx, buf, spans) = (&self.rxs[prx], &cache.buf, &mut cache.pre_spans);
-                have_pre = rx.captures(&mut cache.rx[prx], buf, spans);
-                have_pre
+                rx.captures(&mut cache.rx[prx], buf, spans)
             } else {
+                cache.pre_spans.clear();
                 self.rxs[prx].is_match(&mut cache.rx[prx], &cache.buf)
             };
-            cache.last_pref[fi] = matched;
-            out.prefregex_matched[fi] = matched;
-            if self.opts.pref_groups {
-                let groups: Vec<(String, Option<String>)> = if matched {
-                    self.rxs[prx]
-                        .names
-                        .iter()
-                        .map(|(g, name)| {
-                            let v = cache.pre_spans.get(*g).copied().flatten();
-                            (name.clone(), v.map(|(s, e)| cache.buf[s..e].to_string()))
-                        })
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                cache.last_pref_groups[fi] = groups.clone();
-                out.pref_groups[fi] = groups;
-            }
+            let st = &mut cache.states[fi];
+            self.record_pref((fi, prx), matched, (&cache.buf, &cache.pre_spans), st, out);
             if !matched || !any_fail {
                 return;
             }
+            pre = self.pre_dict(prx, &cache.pre_spans, &cache.buf);
             if let Some(cg) = f.content {
                 if let Some(Some((s, e))) = cache.pre_spans.get(cg) {
                     if e > s {
@@ -668,8 +1116,17 @@ impl Engine {
                 }
             }
         }
+        // The post-check sees the same text as the pre-check unless the content replaced it.
+        let post_check = !f.ign.is_empty() && (!pre_check || use_content);
+        let post_check_on = |emptied: bool| post_check || (emptied && !f.ign.is_empty());
+        // Without check-all fail2ban empties the buffer after a match: the remaining
+        // failregexes (reached only when that match had no ID) search "\n".
+        let mut emptied = false;
+        let mut cur: Option<Arc<LineTuple>> = None;
         for (j, fc) in f.fail.iter().enumerate() {
-            let candidate = if use_content {
+            let candidate = if emptied {
+                true
+            } else if use_content {
                 cache.stage2[fi]
                     .as_ref()
                     .is_some_and(|(_, set)| set.contains(pid(j)))
@@ -679,12 +1136,18 @@ impl Engine {
             if !candidate {
                 continue;
             }
-            let hay: &str = if use_content { &cache.cbuf } else { &cache.buf };
+            let hay: &str = if emptied {
+                "\n"
+            } else if use_content {
+                &cache.cbuf
+            } else {
+                &cache.buf
+            };
             let rx = &self.rxs[fc.rx];
             if !rx.captures(&mut cache.rx[fc.rx], hay, &mut cache.spans) {
                 continue;
             }
-            if !pre_check && !f.ign.is_empty() {
+            if post_check_on(emptied) {
                 let mut found = false;
                 for (i, &(irx, _)) in f.ign.iter().enumerate() {
                     if self.rxs[irx].is_match(&mut cache.rx[irx], hay) {
@@ -702,78 +1165,183 @@ impl Engine {
                     continue;
                 }
             }
-            let mut data: Vec<(String, Option<String>)> = Vec::new();
-            if have_pre {
-                let prx = &self.rxs[f.pref.map_or(0, |p| p.0)];
-                for (g, name) in &prx.names {
-                    if name == "content" {
-                        continue;
-                    }
-                    let v = cache
-                        .pre_spans
-                        .get(*g)
-                        .copied()
-                        .flatten()
-                        .map(|(s, e)| cache.buf[s..e].to_string());
-                    data.push((name.clone(), v));
-                }
-            }
-            let mut fail: Vec<(String, Option<String>)> = rx
-                .names
-                .iter()
-                .map(|(g, name)| {
-                    (
-                        name.clone(),
-                        cache
-                            .spans
-                            .get(*g)
-                            .copied()
-                            .flatten()
-                            .map(|(s, e)| hay[s..e].to_string()),
-                    )
-                })
-                .collect();
-            for (k, n) in &fc.alts {
-                let v = get(&fail, k).filter(|v| !v.is_empty()).map(str::to_string);
-                if v.is_some() && get(&fail, n).is_none_or_empty() {
-                    set(&mut fail, n, v);
-                }
-            }
-            for (k, v) in fail {
-                set(&mut data, &k, v);
-            }
-            let produced = self.select_ids(fi, j, data, out);
-            if produced.is_none() {
-                // fail2ban raises inside the loop (no failure ID), logs it and goes on.
-                continue;
-            }
+            let groups = rx.groups(&cache.spans, hay);
             if !check_all {
+                emptied = true;
+            }
+            let mut data = pre.clone();
+            for (k, v) in groups.0 {
+                data.set(&k, v);
+            }
+            let cur = cur.get_or_insert_with(|| LineTuple::new(line)).clone();
+            let st = &mut cache.states[fi];
+            if self.finish(fi, j, data, vec![cur], st, out) == Flow::Stop {
                 break;
             }
         }
     }
 
-    /// fail2ban's ID selection (spec 2.4 step 5-6). Returns `None` when fail2ban raises
-    /// (no ID group has a value) or the failure is pending (mlfid only).
-    fn select_ids(
+    /// Multi-line `findFailure` for filter `fi` (spec 2.5), plus fail2ban-regex's list of
+    /// consumed earlier lines.
+    fn filter_ml(
+        &self,
+        fi: usize,
+        cache: &mut EngineCache,
+        cur: &Arc<LineTuple>,
+        out: &mut LineOutcome,
+    ) {
+        let maxlines = self.opts.maxlines;
+        let before = cache.states[fi].buffer.clone();
+        {
+            let b = &mut cache.states[fi].buffer;
+            b.push(cur.clone());
+            if b.len() > maxlines {
+                b.drain(..b.len() - maxlines);
+            }
+        }
+        self.find_ml(fi, cache, out);
+        // fail2ban-regex skips the first old line when the buffer was full: the cut dropped it.
+        let skip = usize::from(before.len() >= maxlines);
+        let now = &cache.states[fi].buffer;
+        for l in before.iter().skip(skip) {
+            if !now.contains(l) {
+                out.consumed.push((fi, l.full()));
+            }
+        }
+    }
+
+    fn find_ml(&self, fi: usize, cache: &mut EngineCache, out: &mut LineOutcome) {
+        let f = &self.filters[fi];
+        let check_all = self.opts.check_all;
+        // `orgBuffer`: the buffer as it was before any match of this line.
+        let org = cache.states[fi].buffer.clone();
+        let mut buf = Some(join_text(&org));
+        if f.pre_check() {
+            let hay = buf.as_deref().unwrap_or("\n");
+            let mut found = false;
+            for (i, &(rx, _)) in f.ign.iter().enumerate() {
+                if self.rxs[rx].is_match(&mut cache.rx[rx], hay) {
+                    out.ignore_hits.push((fi, i));
+                    found = true;
+                    if !check_all {
+                        break;
+                    }
+                }
+            }
+            if found {
+                Self::pref_from_last(fi, &cache.states[fi], out);
+                return;
+            }
+        }
+        let mut pre = Dict::default();
+        if let Some((prx, _)) = f.pref {
+            let hay = buf.as_deref().unwrap_or("\n");
+            let matched = self.rxs[prx].captures(&mut cache.rx[prx], hay, &mut cache.pre_spans);
+            let st = &mut cache.states[fi];
+            self.record_pref((fi, prx), matched, (hay, &cache.pre_spans), st, out);
+            if !matched {
+                return;
+            }
+            pre = self.pre_dict(prx, &cache.pre_spans, hay);
+            let content = f
+                .content
+                .and_then(|g| cache.pre_spans.get(g).copied().flatten())
+                .filter(|(s, e)| e > s)
+                .map(|(s, e)| hay[s..e].to_string());
+            if let Some(c) = content {
+                // fail2ban replaces its line buffer by the content (and keeps it so when no
+                // failregex matches).
+                cache.states[fi].buffer = vec![Arc::new(LineTuple {
+                    before: String::new(),
+                    date: String::new(),
+                    after: c,
+                })];
+                buf = None;
+            }
+        }
+        for (j, fc) in f.fail.iter().enumerate() {
+            let hay = match buf.take() {
+                Some(b) => b,
+                None => join_text(&cache.states[fi].buffer),
+            };
+            let rx = &self.rxs[fc.rx];
+            let matched = rx.captures(&mut cache.rx[fc.rx], &hay, &mut cache.spans);
+            if !matched {
+                buf = Some(hay);
+                continue;
+            }
+            let groups = rx.groups(&cache.spans, &hay);
+            let span = cache.spans.first().copied().flatten().unwrap_or((0, 0));
+            let skipped = rx.skipped_lines(&cache.spans, &hay);
+            let (matched_lines, unmatched) = split_match(&hay, span, &skipped, &org);
+            if !f.ign.is_empty() {
+                // The ignoreregexes see only the lines of this match.
+                let ihay = join_text(&matched_lines);
+                let mut found = false;
+                for (i, &(irx, _)) in f.ign.iter().enumerate() {
+                    if self.rxs[irx].is_match(&mut cache.rx[irx], &ihay) {
+                        out.ignore_hits.push((fi, i));
+                        found = true;
+                        cache.states[fi].buffer = unmatched.clone();
+                        if !check_all {
+                            break;
+                        }
+                    }
+                }
+                if found {
+                    if !check_all {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            cache.states[fi].buffer = unmatched;
+            let mut data = pre.clone();
+            for (k, v) in groups.0 {
+                data.set(&k, v);
+            }
+            let st = &mut cache.states[fi];
+            if self.finish(fi, j, data, matched_lines, st, out) == Flow::Stop {
+                break;
+            }
+        }
+    }
+
+    /// The rest of fail2ban's failregex loop body once a match survived the ignore check:
+    /// mlfid merging (spec 2.6), `matches`, ID selection (2.4 steps 5-6), pending failures.
+    fn finish(
         &self,
         fi: usize,
         j: usize,
-        mut data: Vec<(String, Option<String>)>,
+        mut fail: Dict,
+        matched: Vec<Arc<LineTuple>>,
+        st: &mut FilterState,
         out: &mut LineOutcome,
-    ) -> Option<()> {
-        let raw_mode = self.opts.usedns == UseDns::Raw || self.opts.dns == DnsMode::Raw;
-        let fid = get(&data, "fid").map(str::to_string);
-        let nofail = get(&data, "nofail").is_some_and(|v| !v.is_empty());
-        let push = |id: String, data: Vec<(String, Option<String>)>, out: &mut LineOutcome| {
-            out.failures.push(Failure {
-                filter: fi,
-                regex: j,
-                id,
-                data,
-                nofail,
-            });
+    ) -> Flow {
+        let check_all = self.opts.check_all;
+        let mlfid = match fail.get("mlfid") {
+            Val::None => None,
+            v => Some(v.text().unwrap_or_default()),
         };
+        let mut linked = false;
+        if let Some(m) = &mlfid {
+            let (merged, l) = merge_mlfid(m, fail, matched, st);
+            fail = merged;
+            linked = l;
+            if fail.get("nofail").truthy() && !check_all {
+                return Flow::Stop;
+            }
+        } else {
+            let mut m = fail.pop("matches").lines();
+            m.extend(matched);
+            fail.set("matches", Val::Lines(m));
+        }
+        let write_back = |st: &mut FilterState, fail: &Dict| {
+            if let (true, Some(m)) = (linked, &mlfid) {
+                st.mlfid.update(m, fail);
+            }
+        };
+        let raw_mode = self.opts.usedns == UseDns::Raw || self.opts.dns == DnsMode::Raw;
         let as_id = |s: &str| {
             if raw_mode {
                 s.to_string()
@@ -781,56 +1349,91 @@ impl Engine {
                 ipaddr::addr_unspec(s)
             }
         };
-        let (ip, addr) = if let Some(ip) = get(&data, "ip4") {
-            let a = ipaddr::addr_of_family(ip, Family::V4, get(&data, "cidr"));
-            (ip.to_string(), a)
-        } else if let Some(ip) = get(&data, "ip6") {
-            let a = ipaddr::addr_of_family(ip, Family::V6, get(&data, "cidr"));
-            (ip.to_string(), a)
-        } else if let Some(dns) = get(&data, "dns") {
-            let dns = dns.to_string();
-            if raw_mode {
-                (dns.clone(), dns)
-            } else {
-                for id in self.text_to_ip(&dns) {
-                    push(id, data.clone(), out);
+        let fid = fail.get("fid").text();
+        let cidr = fail.get_str("cidr").map(str::to_string);
+        // (address as captured, address as fail2ban prints it)
+        let addr: Option<(String, String)> = if let Some(ip) = fail.get("ip4").text() {
+            let a = ipaddr::addr_of_family(&ip, Family::V4, cidr.as_deref());
+            Some((ip, a))
+        } else if let Some(ip) = fail.get("ip6").text() {
+            let a = ipaddr::addr_of_family(&ip, Family::V6, cidr.as_deref());
+            Some((ip, a))
+        } else if let Some(dns) = fail.get("dns").text() {
+            if !raw_mode {
+                let fids = self.text_to_ip(&dns);
+                write_back(st, &fail);
+                for id in fids {
+                    out.failures
+                        .push(fail.clone().into_failure(fi, j, Some(id)));
                 }
-                return Some(());
+                return if check_all { Flow::Next } else { Flow::Stop };
             }
+            Some((dns.clone(), dns))
+        } else if let Some(f) = &fid {
+            Some((f.clone(), as_id(f)))
+        } else if mlfid.is_none() {
+            // fail2ban raises "No group found" inside the loop, logs it and goes on.
+            return Flow::Next;
         } else {
-            let fid = fid.clone()?;
-            let a = as_id(&fid);
-            (fid, a)
+            None
         };
-        let id = match &fid {
-            Some(f) if *f != ip => {
-                set(&mut data, "ip", Some(addr));
-                as_id(f)
+        let id = match addr {
+            None => {
+                fail.set("mlfpending", Val::Int(1));
+                write_back(st, &fail);
+                if !check_all && self.opts.ignore_pending {
+                    return Flow::Stop;
+                }
+                None
             }
-            _ => addr,
+            Some((ip, a)) => match &fid {
+                Some(f) if *f != ip => {
+                    fail.set("ip", Val::Str(a));
+                    write_back(st, &fail);
+                    Some(as_id(f))
+                }
+                _ => {
+                    write_back(st, &fail);
+                    Some(a)
+                }
+            },
         };
-        push(id, data, out);
-        Some(())
+        out.failures.push(fail.into_failure(fi, j, id));
+        if check_all {
+            Flow::Next
+        } else {
+            Flow::Stop
+        }
     }
 
-    /// fail2ban's `textToIp`: a plain IPv4 address, else (usedns yes/warn) a DNS query.
+    /// fail2ban's `textToIp`: a plain IPv4 address, else (usedns yes/warn) a name lookup:
+    /// `/etc/hosts` only offline, the system resolver with [`DnsMode::Resolve`].
     fn text_to_ip(&self, name: &str) -> Vec<String> {
         if let Some(ip) = ipaddr::plain_ipv4(name) {
             return vec![ip];
         }
-        if self.opts.dns != DnsMode::Resolve
-            || !matches!(self.opts.usedns, UseDns::Yes | UseDns::Warn)
-        {
+        if !matches!(self.opts.usedns, UseDns::Yes | UseDns::Warn) {
             return Vec::new();
         }
-        use std::net::ToSocketAddrs;
-        let Ok(addrs) = (name, 0u16).to_socket_addrs() else {
-            return Vec::new();
+        let found: Vec<std::net::IpAddr> = match self.opts.dns {
+            DnsMode::Raw => return Vec::new(),
+            DnsMode::Unresolved => etc_hosts()
+                .iter()
+                .filter(|(_, n)| n.eq_ignore_ascii_case(name))
+                .map(|(a, _)| *a)
+                .collect(),
+            DnsMode::Resolve => {
+                use std::net::ToSocketAddrs;
+                match (name, 0u16).to_socket_addrs() {
+                    Ok(addrs) => addrs.map(|a| a.ip()).collect(),
+                    Err(_) => return Vec::new(),
+                }
+            }
         };
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
-        for a in addrs {
-            match a.ip() {
+        for a in found {
+            match a {
                 std::net::IpAddr::V4(x) => v4.push(x.to_string()),
                 std::net::IpAddr::V6(x) => {
                     v6.push(ipaddr::addr_of_family(&x.to_string(), Family::V6, None))
@@ -847,13 +1450,232 @@ impl Engine {
     }
 }
 
+/// fail2ban's `_mergeFailure` (spec 2.6). Returns the merged dict and whether it is the
+/// cached one (fail2ban shares the object, so later changes must reach the cache).
+fn merge_mlfid(
+    mlfid: &str,
+    mut fail: Dict,
+    matched: Vec<Arc<LineTuple>>,
+    st: &mut FilterState,
+) -> (Dict, bool) {
+    const NOFAIL: u8 = 1;
+    const FORGET: u8 = 2;
+    const OLD_STATE: u8 = 4;
+    const GAINED: u8 = 8;
+    let now = Instant::now();
+    let cached = st.mlfid.get(mlfid, now);
+    let mut flags = 0u8;
+    if fail.get("mlfgained").truthy() {
+        flags |= GAINED | NOFAIL;
+        if !fail.get("nofail").truthy() {
+            let g = fail.get("mlfgained").clone();
+            fail.set("nofail", g);
+        }
+    } else if fail.get("nofail").truthy() {
+        flags |= NOFAIL;
+    }
+    if fail.pop("mlfforget").truthy() {
+        flags |= FORGET;
+    }
+    let users: Option<Vec<String>>;
+    let linked;
+    if let Some(mut g) = cached {
+        users = update_users(&mut g, fail.get("user"));
+        // Only the latest failure's nofail/mlfgained count.
+        if g.pop("nofail").truthy() {
+            flags |= OLD_STATE;
+        }
+        if g.pop("mlfgained").truthy() {
+            flags |= OLD_STATE;
+        }
+        if flags & GAINED != 0 {
+            g.pop("mlfpending");
+        }
+        if flags & OLD_STATE == 0 && !g.get("mlfpending").truthy() {
+            // Its matches were reported already.
+            g.pop("matches");
+        }
+        for (k, v) in fail.0 {
+            if !v.is_none() {
+                g.set(&k, v);
+            }
+        }
+        fail = g;
+        if flags & FORGET != 0 {
+            st.mlfid.unset(mlfid);
+            linked = false;
+        } else {
+            linked = true;
+        }
+    } else if flags & FORGET == 0 {
+        let user = fail.get("user").clone();
+        users = update_users(&mut fail, &user);
+        st.mlfid.set(mlfid, fail.clone(), now);
+        linked = true;
+    } else {
+        users = None;
+        linked = false;
+    }
+    let several_users = users.as_ref().is_some_and(|u| u.len() > 1);
+    if fail.pop("mlfpending").truthy() || several_users {
+        // Pending failures or another user: this is no success.
+        fail.pop("nofail");
+        fail.pop("mlfgained");
+        flags &= !(GAINED | NOFAIL);
+    }
+    if flags & NOFAIL == 0 {
+        let mut m = fail.pop("nofail-matches").lines();
+        m.extend(fail.get("matches").clone().lines());
+        if flags & GAINED == 0 {
+            m.extend(matched);
+        }
+        fail.set("matches", Val::Lines(m));
+    } else if flags & (NOFAIL | FORGET) == NOFAIL {
+        let mut m = fail.get("nofail-matches").clone().lines();
+        m.extend(matched);
+        fail.set("nofail-matches", Val::Lines(m));
+    }
+    if linked {
+        st.mlfid.update(mlfid, &fail);
+    }
+    (fail, linked)
+}
+
+/// fail2ban's `_updateUsers`: adds a (truthy) `user` to the dict's `users` set; returns
+/// the set (`None` when the dict has none).
+fn update_users(d: &mut Dict, user: &Val) -> Option<Vec<String>> {
+    let mut users = match d.get("users") {
+        Val::Set(s) => Some(s.clone()),
+        _ => None,
+    };
+    if user.truthy() {
+        let mut set = users.filter(|s| !s.is_empty()).unwrap_or_default();
+        let u = user.text().unwrap_or_default();
+        if !set.contains(&u) {
+            set.push(u);
+        }
+        d.set("users", Val::Set(set.clone()));
+        users = Some(set);
+    }
+    users
+}
+
+/// fail2ban's `_tupleLinesBuf`: the texts joined by `\n`, plus a final `\n`.
+fn join_text(lines: &[Arc<LineTuple>]) -> String {
+    let mut s = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            s.push('\n');
+        }
+        l.push_text(&mut s);
+    }
+    s.push('\n');
+    s
+}
+
+/// fail2ban's `Regex.search` bookkeeping: which lines of `org` a match at `span` of `hay`
+/// used, and which it left (before it, `<SKIPLINES>` lines, after it). Line numbers come
+/// from `hay` and index `org`, which fail2ban does even when they differ (after a
+/// `<F-CONTENT>` replacement or an earlier match of the same line).
+fn split_match(
+    hay: &str,
+    span: (usize, usize),
+    skipped: &[String],
+    org: &[Arc<LineTuple>],
+) -> (Vec<Arc<LineTuple>>, Vec<Arc<LineTuple>>) {
+    if org.len() <= 1 {
+        return (org.to_vec(), Vec::new());
+    }
+    let b = hay.as_bytes();
+    let (s, e) = span;
+    let start = memchr::memrchr(b'\n', &b[..(s + 1).min(b.len())]).map_or(0, |p| p + 1);
+    // Python's `index("\n", end - 1)`; `end - 1 = -1` counts from the end.
+    let from = if e == 0 {
+        b.len().saturating_sub(1)
+    } else {
+        e - 1
+    };
+    let end = memchr::memchr(b'\n', &b[from.min(b.len())..]).map_or(b.len(), |p| from + p + 1);
+    let l1 = memchr::memchr_iter(b'\n', &b[..start])
+        .count()
+        .min(org.len());
+    let l2 = memchr::memchr_iter(b'\n', &b[..end])
+        .count()
+        .clamp(l1, org.len());
+    let mut matched: Vec<Arc<LineTuple>> = org[l1..l2].to_vec();
+    let mut unmatched: Vec<Arc<LineTuple>> = org[..l1].to_vec();
+    let mut n = 0;
+    for sk in skipped {
+        if n > matched.len() {
+            break;
+        }
+        if let Some(m) = matched[n..].iter().position(|t| t.text_eq(sk)) {
+            unmatched.push(matched.remove(n + m));
+            n += m;
+        }
+    }
+    unmatched.extend_from_slice(&org[l2..]);
+    (matched, unmatched)
+}
+
+/// Python's `str.splitlines()` (no ends kept).
+fn py_splitlines(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}'
+            | '\u{2029}' => out.push(std::mem::take(&mut cur)),
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push(std::mem::take(&mut cur));
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// `/etc/hosts` as (address, name) pairs, read once.
+fn etc_hosts() -> &'static [(std::net::IpAddr, String)] {
+    static HOSTS: OnceLock<Vec<(std::net::IpAddr, String)>> = OnceLock::new();
+    HOSTS.get_or_init(|| {
+        let text = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        parse_hosts(&text)
+    })
+}
+
+fn parse_hosts(text: &str) -> Vec<(std::net::IpAddr, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut fields = line.split_whitespace();
+        let Some(Ok(addr)) = fields.next().map(str::parse::<std::net::IpAddr>) else {
+            continue;
+        };
+        out.extend(fields.map(|n| (addr, n.to_string())));
+    }
+    out
+}
+
+/// A dict with string values only, for the prefregex groups `-v` prints.
+fn dict_strings(d: Dict) -> Vec<(String, Option<String>)> {
+    d.0.into_iter().map(|(k, v)| (k, v.text())).collect()
+}
+
 fn pid(i: usize) -> PatternID {
     PatternID::new_unchecked(i)
 }
 
-/// `alt_user_1` → `user` (fail2ban's `COMPLNAME_CRE` with `mapTag2Opt`).
-fn alt_target(name: &str) -> Option<String> {
-    let rest = name.strip_prefix("alt_")?;
+/// `alt_user_1` → `user`, `tuple_id` → `fid` (fail2ban's `COMPLNAME_CRE` with `mapTag2Opt`).
+fn complex_target(name: &str, prefix: &str) -> Option<String> {
+    let rest = name.strip_prefix(prefix)?;
     if rest.is_empty() {
         return None;
     }
@@ -869,30 +1691,6 @@ fn alt_target(name: &str) -> Option<String> {
         "port" => "fport".to_string(),
         b => b.to_string(),
     })
-}
-
-fn get<'a>(d: &'a [(String, Option<String>)], k: &str) -> Option<&'a str> {
-    d.iter()
-        .find(|(n, _)| n == k)
-        .and_then(|(_, v)| v.as_deref())
-}
-
-trait EmptyOpt {
-    fn is_none_or_empty(&self) -> bool;
-}
-
-impl EmptyOpt for Option<&str> {
-    fn is_none_or_empty(&self) -> bool {
-        self.map_or(true, |s| s.is_empty())
-    }
-}
-
-/// Python `dict[k] = v`: replaces in place, or appends.
-fn set(d: &mut Vec<(String, Option<String>)>, k: &str, v: Option<String>) {
-    match d.iter_mut().find(|(n, _)| n == k) {
-        Some(e) => e.1 = v,
-        None => d.push((k.to_string(), v)),
-    }
 }
 
 #[cfg(test)]
@@ -936,7 +1734,12 @@ mod tests {
         assert_eq!(f.id, "bob");
         let keys: Vec<_> = f.data.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["fid", "ip4", "ip6", "fport", "ip"]);
-        assert_eq!(get(&f.data, "ip"), Some("1.2.3.4"));
+        let ip = f
+            .data
+            .iter()
+            .find(|(k, _)| k == "ip")
+            .and_then(|(_, v)| v.as_deref());
+        assert_eq!(ip, Some("1.2.3.4"));
     }
 
     #[test]
@@ -976,9 +1779,179 @@ mod tests {
 
     #[test]
     fn alt_names() {
-        assert_eq!(alt_target("alt_user_1").as_deref(), Some("user"));
-        assert_eq!(alt_target("alt_id").as_deref(), Some("fid"));
-        assert_eq!(alt_target("user"), None);
+        assert_eq!(
+            complex_target("alt_user_1", "alt_").as_deref(),
+            Some("user")
+        );
+        assert_eq!(complex_target("alt_id", "alt_").as_deref(), Some("fid"));
+        assert_eq!(complex_target("user", "alt_"), None);
+    }
+}
+
+#[cfg(test)]
+mod multiline_tests {
+    use super::*;
+
+    fn ml_engine(fail: &[&str], ign: &[&str], maxlines: usize) -> Engine {
+        let f = FilterRegexes {
+            name: "t".into(),
+            prefregex: None,
+            failregex: fail.iter().map(|s| s.to_string()).collect(),
+            ignoreregex: ign.iter().map(|s| s.to_string()).collect(),
+        };
+        let opts = EngineOptions {
+            maxlines,
+            ..EngineOptions::default()
+        };
+        Engine::build(&[f], &opts).unwrap()
+    }
+
+    fn feed(e: &Engine, c: &mut EngineCache, date: &str, text: &str) -> LineOutcome {
+        let mut o = LineOutcome::default();
+        let parts = LineParts {
+            before: "",
+            date,
+            after: text,
+        };
+        e.match_parts(c, parts, &mut o);
+        o
+    }
+
+    #[test]
+    fn skiplines_keep_lines_and_consumed_lists_earlier_ones() {
+        let e = ml_engine(
+            &[r"^open (?P<c>\d+) from <ADDR><SKIPLINES>fail (?P=c)$"],
+            &[],
+            4,
+        );
+        let mut c = e.new_cache();
+        assert!(feed(&e, &mut c, "d1 ", "open 1 from 192.0.2.1")
+            .failures
+            .is_empty());
+        assert!(feed(&e, &mut c, "d2 ", "noise").failures.is_empty());
+        let o = feed(&e, &mut c, "d3 ", "fail 1");
+        assert_eq!(o.failures.len(), 1);
+        let f = &o.failures[0];
+        assert_eq!(f.id, "192.0.2.1");
+        // the skipped line is neither in `matches` nor consumed
+        assert_eq!(f.matches, ["d1 open 1 from 192.0.2.1", "d3 fail 1"]);
+        assert_eq!(o.consumed, [(0, "d1 open 1 from 192.0.2.1".to_string())]);
+        assert_eq!(c.states[0].buffer.len(), 1);
+        assert_eq!(c.states[0].buffer[0].after, "noise");
+    }
+
+    #[test]
+    fn buffer_is_cut_to_maxlines() {
+        let e = ml_engine(&[r"^a from <ADDR>\nb$"], &[], 2);
+        let mut c = e.new_cache();
+        feed(&e, &mut c, "", "a from 192.0.2.1");
+        feed(&e, &mut c, "", "x");
+        // the `a` line left by the cut: not consumed, no match
+        let o = feed(&e, &mut c, "", "b");
+        assert!(o.failures.is_empty());
+        assert!(o.consumed.is_empty());
+        assert_eq!(c.states[0].buffer.len(), 2);
+    }
+
+    #[test]
+    fn ignoreregex_sees_matched_lines_and_non_multiline_dollar() {
+        // `$` of an ignoreregex is the end of the matched lines, not of every line.
+        let e = ml_engine(&[r"^a from <ADDR>\n(?:.*\n)*?b$"], &[r"192\.0\.2\.1$"], 3);
+        let mut c = e.new_cache();
+        feed(&e, &mut c, "", "a from 192.0.2.1");
+        let o = feed(&e, &mut c, "", "b");
+        assert_eq!(o.failures.len(), 1);
+        assert!(o.ignore_hits.is_empty());
+    }
+
+    #[test]
+    fn split_match_by_line() {
+        let org: Vec<Arc<LineTuple>> = ["l0", "l1", "l2", "l3"]
+            .iter()
+            .map(|t| {
+                LineTuple::new(LineParts {
+                    before: t,
+                    date: "",
+                    after: "",
+                })
+            })
+            .collect();
+        let hay = join_text(&org);
+        // a match from inside l1 to inside l3, l2 skipped
+        let (m, u) = split_match(&hay, (4, 13), &["l2".to_string()], &org);
+        let names = |v: &[Arc<LineTuple>]| v.iter().map(|t| t.before.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&m), ["l1", "l3"]);
+        assert_eq!(names(&u), ["l0", "l2"]);
+        // a match starting on a "\n" starts on the next line
+        let (m, _) = split_match(&hay, (2, 5), &[], &org);
+        assert_eq!(names(&m), ["l1"]);
+    }
+
+    #[test]
+    fn splitlines_like_python() {
+        assert_eq!(
+            py_splitlines("a\nb\r\nc\rd\x0ce\n"),
+            ["a", "b", "c", "d", "e"]
+        );
+        assert!(py_splitlines("").is_empty());
+        assert_eq!(py_splitlines("\n"), [""]);
+    }
+
+    #[test]
+    fn mlfid_cache_evicts_fifo_at_100() {
+        let mut m = MlfidCache::default();
+        let now = Instant::now();
+        for i in 0..MLFID_MAX {
+            m.set(&i.to_string(), Dict::default(), now);
+        }
+        m.set("new", Dict::default(), now);
+        assert_eq!(m.entries.len(), MLFID_MAX);
+        assert!(m.get("0", now).is_none());
+        assert!(m.get("1", now).is_some());
+        // expired entries are dropped on access
+        assert!(m.get("1", now + MLFID_TTL).is_none());
+    }
+
+    #[test]
+    fn mlfid_users_pending_and_gained() {
+        let f = FilterRegexes {
+            name: "t".into(),
+            failregex: vec![
+                r"^c<F-MLFID>\d+</F-MLFID> user <F-USER>\S+</F-USER>$".into(),
+                r"^c<F-MLFID>\d+</F-MLFID> fail(?: from <ADDR>)?$".into(),
+                r"^c<F-MLFID>\d+</F-MLFID> <F-MLFGAINED>ok</F-MLFGAINED> from <ADDR>$".into(),
+            ],
+            ..Default::default()
+        };
+        let e = Engine::build(&[f], &EngineOptions::default()).unwrap();
+        let mut c = e.new_cache();
+        let mut o = LineOutcome::default();
+        e.match_line(&mut c, "c1 user bob", &mut o);
+        assert!(
+            o.failures[0].pending,
+            "no address yet: pending, reported in check-all"
+        );
+        e.match_line(&mut c, "c1 fail from 192.0.2.1", &mut o);
+        let f = &o.failures[0];
+        assert_eq!(f.id, "192.0.2.1");
+        assert_eq!(
+            f.composite,
+            [("users".to_string(), Value::Set(vec!["bob".into()]))]
+        );
+        assert_eq!(f.matches, ["c1 user bob", "c1 fail from 192.0.2.1"]);
+        // a success on a connection with no pending failure: nofail
+        e.match_line(&mut c, "c2 ok from 192.0.2.2", &mut o);
+        assert!(o.failures[0].nofail);
+    }
+
+    #[test]
+    fn hosts_file() {
+        let h = parse_hosts("127.0.0.1 localhost lo # x\n# c\n::1 localhost\nbad line\n");
+        let names: Vec<_> = h.iter().map(|(a, n)| format!("{a} {n}")).collect();
+        assert_eq!(
+            names,
+            ["127.0.0.1 localhost", "127.0.0.1 lo", "::1 localhost"]
+        );
     }
 }
 

@@ -6,7 +6,8 @@
 //! - [`translate`]: Python `re` syntax parsed and printed for regex-automata (exact, when
 //!   regular), fancy-regex (exact) and as a regular superset (prefilter);
 //! - [`engine`]: every regex of every filter in one automaton, exact verification on
-//!   candidate lines, and fail2ban's `findFailure` for single-line buffers.
+//!   candidate lines, and fail2ban's `findFailure` (multi-line buffers and the mlfid cache
+//!   included; that state lives in the per-log [`EngineCache`]).
 
 mod fastpath;
 pub mod engine;
@@ -20,7 +21,8 @@ mod difftest;
 pub(crate) mod testdata;
 
 pub use engine::{
-    DnsMode, Engine, EngineCache, EngineOptions, Failure, FilterRegexes, LineOutcome,
+    DnsMode, Engine, EngineCache, EngineOptions, Failure, FilterRegexes, LineOutcome, LineParts,
+    Value,
 };
 
 /// fail2ban's `usedns` setting: decides what `<HOST>` expands to and whether names resolve.

@@ -167,6 +167,42 @@ impl Translated {
 
     /// Prints the pattern for `target`. `Regular` on a non-regular pattern is an error.
     pub fn emit(&self, target: Target) -> Result<String, TranslateError> {
+        self.emit_for(target, false)
+    }
+
+    /// Has a non-MULTILINE `$` (end, or before a final `\n`): on a haystack of several lines
+    /// its exact form needs a look-ahead ([`Translated::emit_for`]).
+    pub fn has_text_end_dollar(&self) -> bool {
+        fn walk(n: &Node) -> bool {
+            match n {
+                Node::Eol(m) => !*m,
+                Node::Capture(_, b) | Node::Group(b) | Node::Atomic(b) => walk(b),
+                Node::Look { body, .. } => walk(body),
+                Node::Cond { yes, no, .. } => walk(yes) || walk(no),
+                Node::Repeat { node, .. } => walk(node),
+                Node::Concat(v) | Node::Alt(v) => v.iter().any(walk),
+                _ => false,
+            }
+        }
+        walk(&self.root)
+    }
+
+    /// Like [`Translated::emit`]; with `multiline_haystack` the pattern is exact on haystacks
+    /// of several lines (fail2ban's multi-line buffer): a non-MULTILINE `$` is printed as
+    /// `(?=\n?\z)`, which only the `Fancy` target can run (`Regular` is then an error when
+    /// [`Translated::has_text_end_dollar`]).
+    pub fn emit_for(
+        &self,
+        target: Target,
+        multiline_haystack: bool,
+    ) -> Result<String, TranslateError> {
+        if target == Target::Regular && multiline_haystack && self.has_text_end_dollar() {
+            return Err(TranslateError {
+                construct: "$".into(),
+                offset: 0,
+                message: "end of text before a final newline needs a look-ahead".into(),
+            });
+        }
         if target == Target::Regular && !self.is_regular() {
             return Err(TranslateError {
                 construct: self.non_regular.join(", "),
@@ -176,6 +212,7 @@ impl Translated {
         }
         let mut e = Emitter {
             target,
+            multiline_haystack,
             groups: Vec::new(),
             out: String::new(),
         };
@@ -991,6 +1028,8 @@ fn class_has_newline(items: &[ClassItem]) -> bool {
 
 struct Emitter<'a> {
     target: Target,
+    /// Exact on haystacks of several lines (see [`Translated::emit_for`]).
+    multiline_haystack: bool,
     groups: Vec<(usize, &'a Node)>,
     out: String,
 }
@@ -1115,8 +1154,12 @@ impl Emitter<'_> {
                     self.out.push_str(if *m { "(?m:^)" } else { r"\A" });
                 }
             }
-            Node::Eol(_) => {
-                if !self.relaxed() {
+            Node::Eol(m) => {
+                if self.relaxed() {
+                    // deleted in the gate
+                } else if !*m && self.multiline_haystack && self.target == Target::Fancy {
+                    self.out.push_str(r"(?=\n?\z)");
+                } else {
                     self.out.push_str("(?m:$)");
                 }
             }

@@ -76,16 +76,34 @@ mod tests {
     #[test]
     fn numbered_rotations_oldest_first() {
         assert_eq!(
-            order(&["/l/messages", "/l/messages.1", "/l/messages.3.gz", "/l/messages.2.gz"]),
-            ["/l/messages.3.gz", "/l/messages.2.gz", "/l/messages.1", "/l/messages"]
+            order(&[
+                "/l/messages",
+                "/l/messages.1",
+                "/l/messages.3.gz",
+                "/l/messages.2.gz"
+            ]),
+            [
+                "/l/messages.3.gz",
+                "/l/messages.2.gz",
+                "/l/messages.1",
+                "/l/messages"
+            ]
         );
     }
 
     #[test]
     fn dated_rotations_oldest_first() {
         assert_eq!(
-            order(&["/l/messages", "/l/messages-20240317.gz", "/l/messages-20240310"]),
-            ["/l/messages-20240310", "/l/messages-20240317.gz", "/l/messages"]
+            order(&[
+                "/l/messages",
+                "/l/messages-20240317.gz",
+                "/l/messages-20240310"
+            ]),
+            [
+                "/l/messages-20240310",
+                "/l/messages-20240317.gz",
+                "/l/messages"
+            ]
         );
     }
 }

@@ -92,7 +92,7 @@ impl Scanner {
         file: u32,
         data: &[u8],
     ) -> Tally {
-        let templates = detectors.first().map_or(0, |d| d.hits_by_id().len());
+        let templates = template_count(detectors);
         let mut t = self.empty_tally(templates);
         let mut last_time: Option<f64> = None;
         let mut lineno = 0u64;
@@ -119,26 +119,25 @@ impl Scanner {
             };
             let (mut failed, mut ignored, mut dated) = (false, false, false);
             for (gi, g) in self.groups.iter().enumerate() {
-                let det = &mut detectors[gi];
-                w.text.clear();
-                let mut time = None;
-                match det.detect(&line) {
+                // The engine sees the line without its date; an undated line is used as is
+                // rather than copied.
+                let (text, time): (&str, _) = match detectors[gi].detect(&line) {
                     Some(m) => {
+                        w.text.clear();
                         w.text.push_str(&line[..m.start]);
                         w.text.push_str(&line[m.end..]);
-                        time = m.time;
+                        (&w.text, m.time)
                     }
-                    None => w.text.push_str(&line),
-                }
+                    None => (&line, None),
+                };
                 if let Some(tm) = time {
                     dated = true;
                     last_time = Some(tm);
                 }
-                if !g.prefilter.may_match(&w.text) {
+                if !g.prefilter.may_match(text) {
                     continue;
                 }
-                g.engine
-                    .match_line(&mut w.caches[gi], &w.text, &mut w.outcome);
+                g.engine.match_line(&mut w.caches[gi], text, &mut w.outcome);
                 for &(f, idx) in &w.outcome.ignore_hits {
                     ignored = true;
                     t.ignore_hits[g.filters[f]][idx] += 1;
@@ -151,11 +150,12 @@ impl Scanner {
                         continue;
                     }
                     failed = true;
+                    // The failure is owned (drained): move its address out, no copy.
                     let ip = fl
                         .data
-                        .iter()
+                        .into_iter()
                         .find(|(k, _)| k == "ip")
-                        .and_then(|(_, v)| v.clone())
+                        .and_then(|(_, v)| v)
                         .unwrap_or(fl.id);
                     t.failure(
                         Event {
@@ -209,7 +209,7 @@ impl Scanner {
                 },
             )
             .collect();
-        let templates = detectors.first().map_or(0, |d| d.hits_by_id().len());
+        let templates = template_count(detectors);
         let mut acc = self.empty_tally(templates);
         for t in tallies {
             acc.merge_chunk(t);
@@ -227,7 +227,7 @@ impl Scanner {
         reader: &mut (dyn Read + Send),
         progress: &(dyn Fn(u64) + Sync),
     ) -> (Tally, u64, Option<std::io::Error>) {
-        let templates = detectors.first().map_or(0, |d| d.hits_by_id().len());
+        let templates = template_count(detectors);
         let merger = Mutex::new(OrderedMerge {
             next: 0,
             pending: BTreeMap::new(),
@@ -306,7 +306,7 @@ impl Scanner {
         path: &Path,
         progress: &(dyn Fn(u64) + Sync),
     ) -> (Tally, FileReport) {
-        let templates = detectors.first().map_or(0, |d| d.hits_by_id().len());
+        let templates = template_count(detectors);
         let mut report = FileReport {
             path: path.to_path_buf(),
             compression: Compression::Plain,
@@ -324,6 +324,9 @@ impl Scanner {
         let tally = match opened {
             Opened::Mapped(m) => {
                 report.bytes = m.len() as u64;
+                // A file truncated while mapped raises SIGBUS: the guard turns it into an
+                // error message naming this file (exit code 3) instead of a bare crash.
+                let _guard = input::sigbus::guard_mapped(path, &m);
                 self.scan_bytes(detectors, file, &m, progress)
             }
             Opened::Bytes(b) => {
@@ -350,6 +353,12 @@ impl Scanner {
         report.lines = tally.lines;
         (tally, report)
     }
+}
+
+/// Number of date templates the tallies count hits for (those of the first group, the one
+/// the report names).
+fn template_count(detectors: &[DateDetector]) -> usize {
+    detectors.first().map_or(0, |d| d.hits_by_id().len())
 }
 
 /// Tallies arriving in any order, merged in sequence order as soon as possible so that

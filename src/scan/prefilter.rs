@@ -77,7 +77,10 @@ impl LinePrefilter {
 /// when no literal set is required.
 fn required_literals(python: &str, usedns: UseDns) -> Option<Vec<Vec<u8>>> {
     let expanded = expand_tags(python, usedns).ok()?;
-    let superset = translate(&expanded, false).ok()?.emit(Target::Superset).ok()?;
+    let superset = translate(&expanded, false)
+        .ok()?
+        .emit(Target::Superset)
+        .ok()?;
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(&superset)
@@ -146,7 +149,7 @@ mod tests {
     fn picks_the_longest_required_factor() {
         assert_eq!(
             lits(r"^Registration from '[^']*' failed for '<HOST>(:\d+)?' - Wrong password$"),
-            Some(vec![" - Wrong password".to_string()])
+            Some(vec!["Registration from '".to_string()])
         );
         let l = lits(r"^(?:Host )?<HOST> (?:failed (?:to authenticate\b|MD5 authentication\b)|tried to authenticate with nonexistent user\b)").unwrap();
         assert!(l.iter().all(|x| x.len() >= 3), "{l:?}");
@@ -163,7 +166,10 @@ mod tests {
         let f = FilterRegexes {
             name: "t".into(),
             prefregex: None,
-            failregex: vec![r"from <HOST> failed$".into(), r"^auth error for <HOST>".into()],
+            failregex: vec![
+                r"from <HOST> failed$".into(),
+                r"^auth error for <HOST>".into(),
+            ],
             ignoreregex: vec![],
         };
         let p = LinePrefilter::build(&[f], UseDns::Warn);
@@ -173,4 +179,3 @@ mod tests {
         assert!(!p.may_match("VERBOSE[1] pbx.c: Executing"));
     }
 }
-

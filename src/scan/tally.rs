@@ -110,15 +110,25 @@ impl Tally {
     }
 
     /// Records one failure.
-    pub fn failure(&mut self, ev: Event, keep_event: bool) {
+    pub fn failure(&mut self, mut ev: Event, keep_event: bool) {
         if ev.time.is_none() {
             self.leading_undated.push(ev.ip.clone());
         }
         self.regex_hits[ev.filter as usize][ev.regex as usize] += 1;
-        self.ips
-            .entry(ev.ip.clone())
-            .or_default()
-            .add((ev.filter, ev.regex), ev.file, ev.time);
+        // Most failures are from an address already seen: look it up before paying for a
+        // key copy.
+        let key = (ev.filter, ev.regex);
+        match self.ips.get_mut(&ev.ip) {
+            Some(stat) => stat.add(key, ev.file, ev.time),
+            None => {
+                let ip = if keep_event {
+                    ev.ip.clone()
+                } else {
+                    std::mem::take(&mut ev.ip)
+                };
+                self.ips.entry(ip).or_default().add(key, ev.file, ev.time);
+            }
+        }
         if keep_event {
             self.events.push(ev);
         }

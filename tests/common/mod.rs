@@ -1,12 +1,17 @@
-//! Helpers shared by the CLI tests: running failscan and the fail2ban-regex oracle.
+//! Helpers shared by the CLI tests: running failscan and the fail2ban oracles (the
+//! fail2ban-regex binary, and fail2ban's Python classes through the system Python).
 
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use serde::de::DeserializeOwned;
+
 pub const F2B_REGEX: &str = "/usr/bin/fail2ban-regex";
 pub const F2B_SAMPLES: &str = "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs";
+pub const PY: &str = "/usr/bin/python3";
 
 /// True when the oracle is installed. Under CI a missing oracle is a failure, not a skip.
 pub fn have_oracle() -> bool {
@@ -18,6 +23,47 @@ pub fn have_oracle() -> bool {
     }
     eprintln!("skipping: fail2ban-regex not installed (scripts/install-test-deps.sh installs it)");
     false
+}
+
+/// True when the system Python can import `module` (a fail2ban module) and `needed` (the
+/// configuration the oracle reads) exists. Under CI a missing oracle is a failure, not a skip:
+/// the differential tests are the proof of compatibility.
+pub fn have_python_oracle(module: &str, needed: &Path) -> bool {
+    let ok = Command::new(PY)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && needed.exists();
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "CI is set but {PY} with {module} or {} is missing",
+                needed.display()
+            );
+        }
+        eprintln!(
+            "skipping: {PY} with {module} or {} not available",
+            needed.display()
+        );
+    }
+    ok
+}
+
+/// Runs a Python oracle `script` with `args` and parses the JSON it prints.
+pub fn run_python_json<T: DeserializeOwned>(script: &str, args: &[&OsStr]) -> T {
+    let out = Command::new(PY)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run python oracle");
+    assert!(
+        out.status.success(),
+        "oracle failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("oracle json")
 }
 
 pub fn failscan() -> Command {
