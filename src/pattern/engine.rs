@@ -474,13 +474,7 @@ impl Rx {
                 .emit_for(Target::Regular, multiline_haystack)
                 .map_err(|e| e.to_string())?;
             let re = meta::Regex::new(&s).map_err(|e| format!("regex-automata: {e}"))?;
-            // The ASCII and tail fast paths are built for single-line haystacks only.
-            let fast = if multiline_haystack {
-                (None, None)
-            } else {
-                ascii_regexes(&s)
-            };
-            (Some(re), fast)
+            (Some(re), ascii_regexes(&s))
         } else {
             (None, (None, None))
         };
