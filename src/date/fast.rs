@@ -49,21 +49,25 @@ fn end_ok(s: &[u8], p: usize) -> Option<bool> {
     }
 }
 
-/// The `^(?:\W{0,2})?` prefix: greedy ASCII non-word bytes, at most 2.
+/// The `^(?:\W{0,2})?` prefix: greedy ASCII non-word bytes, at most 2. None = a non-ASCII
+/// byte comes first (its class is Unicode's business: the regex decides).
 #[inline]
 fn prefix(s: &[u8]) -> Option<usize> {
-    let mut p = 0;
-    while p < 2 && p < s.len() {
-        let b = s[p];
-        if b >= 0x80 {
-            return None;
-        }
-        if word(b) {
-            break;
-        }
-        p += 1;
+    // 0 = stops the prefix (word byte or line end), 1 = ASCII non-word, 2 = non-ASCII.
+    let class = |i: usize| match s.get(i) {
+        None => 0,
+        Some(&b) if b >= 0x80 => 2,
+        Some(&b) => u8::from(!word(b)),
+    };
+    match class(0) {
+        0 => Some(0),
+        2 => None,
+        _ => match class(1) {
+            0 => Some(1),
+            2 => None,
+            _ => Some(2),
+        },
     }
-    Some(p)
 }
 
 fn digit(s: &[u8], i: usize) -> Option<u32> {
@@ -231,14 +235,58 @@ fn dd(w: &[u8], i: usize) -> u32 {
     }
 }
 
+/// Little-endian word of the 8 bytes `w[i..i + 8]` (byte `i` is the lowest).
+#[inline(always)]
+fn le64<const N: usize>(w: &[u8; N], i: usize) -> u64 {
+    // One unaligned load; `i + 8 <= N` at every call site, so the fallback never runs.
+    w.get(i..)
+        .and_then(<[u8]>::first_chunk::<8>)
+        .map_or(0, |b| u64::from_le_bytes(*b))
+}
+
+/// Mask with 0xFF in the bytes where `pat` has `d` (a digit is expected there).
+const fn digit_mask(pat: &[u8; 8]) -> u64 {
+    let mut m = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        if pat[i] == b'd' {
+            m |= 0xFF << (8 * i);
+        }
+        i += 1;
+    }
+    m
+}
+
+/// True when every byte of `x` selected by `mask` is an ASCII digit: high nibble 3, and
+/// adding 6 keeps it 3 (0x30..=0x39; no carry can cross bytes once the high nibble is 3).
+#[inline]
+fn all_digits(x: u64, mask: u64) -> bool {
+    const F0: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const H3: u64 = 0x3030_3030_3030_3030;
+    const SIX: u64 = 0x0606_0606_0606_0606;
+    let a = x & mask;
+    (a & F0) == (H3 & mask) && ((a + (SIX & mask)) & F0) == (H3 & mask)
+}
+
+/// The two-digit number in bytes `k` and `k + 1` of `x` (already known to be digits).
+#[inline]
+fn pair(x: u64, k: u32) -> u32 {
+    (((x >> (8 * k)) & 0x0F) * 10 + ((x >> (8 * k + 8)) & 0x0F)) as u32
+}
+
 /// The overwhelmingly common ISO shape, `YYYY-MM-DD HH:MM:SS` with two-digit fields, a single
 /// space (or `T`) and a plain non-word byte (or the line end) after the seconds: the regex
 /// can only match these 19 bytes then. None = another shape: the general matcher decides.
 #[inline]
 fn iso_common(s: &[u8], p: usize, years: &Years) -> Option<(usize, usize, Fields)> {
     let w: &[u8; 19] = s.get(p..p + 19)?.try_into().ok()?;
+    // `YYYY-MM-`, `DD HH:MM`, `HH:MM:SS`
+    let (a, b, c) = (le64(w, 0), le64(w, 8), le64(w, 11));
     let sep = w[4];
-    if !matches!(sep, b'-' | b'/' | b'.')
+    if !all_digits(a, digit_mask(b"dddd-dd-"))
+        || !all_digits(b, digit_mask(b"dd dd:dd"))
+        || !all_digits(c, digit_mask(b"dd:dd:dd"))
+        || !matches!(sep, b'-' | b'/' | b'.')
         || w[7] != sep
         || !matches!(w[10], b' ' | b'T')
         || w[13] != b':'
@@ -246,27 +294,23 @@ fn iso_common(s: &[u8], p: usize, years: &Years) -> Option<(usize, usize, Fields
     {
         return None;
     }
-    let (y1, y2) = (dd(w, 0), dd(w, 2));
-    let (month, day, hour, minute, second) = (dd(w, 5), dd(w, 8), dd(w, 11), dd(w, 14), dd(w, 17));
-    if y1 >= 100
-        || y2 >= 100
-        || !(1..=12).contains(&month)
+    let year = pair(a, 0) * 100 + pair(a, 2);
+    let (month, day) = (pair(a, 5), pair(b, 0));
+    let (hour, minute, second) = (pair(c, 0), pair(c, 3), pair(c, 6));
+    if !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || hour > 23
         || minute > 59
         || second > 59
+        || !year_ok(years, year)
     {
-        return None;
-    }
-    let year = y1 * 100 + y2;
-    if !year_ok(years, year) {
         return None;
     }
     let end = p + 19;
     // What may follow without a fraction, a zone or a word character continuing the text.
     match s.get(end) {
         None => {}
-        Some(&c) if c >= 0x20 && c < 0x80 && !word(c) && !b".,+- \t".contains(&c) => {}
+        Some(&c) if (0x20..0x80).contains(&c) && !word(c) && !b".,+- \t".contains(&c) => {}
         Some(_) => return None,
     }
     Some((
@@ -290,9 +334,14 @@ fn iso_common(s: &[u8], p: usize, years: &Years) -> Option<(usize, usize, Fields
 fn syslog_common(s: &[u8], p: usize) -> Option<(usize, usize, Fields)> {
     let w: &[u8; 15] = s.get(p..p + 15)?.try_into().ok()?;
     // `| 0x20` maps exactly the ASCII letters (and nothing else) onto lower-case letters.
-    let name = [w[0] | 0x20, w[1] | 0x20, w[2] | 0x20];
-    let month = MONTHS.iter().position(|m| **m == name)? as u32 + 1;
+    let name = u32::from_le_bytes([w[0], w[1], w[2], 0]) | 0x0020_2020;
+    let month = MONTH_KEYS.iter().position(|m| *m == name)? as u32 + 1;
     if w[3] != b' ' || w[6] != b' ' || w[9] != b':' || w[12] != b':' {
+        return None;
+    }
+    // `HH:MM:SS`
+    let t = le64(w, 7);
+    if !all_digits(t, digit_mask(b"dd:dd:dd")) {
         return None;
     }
     let day = match w[4] {
@@ -300,7 +349,7 @@ fn syslog_common(s: &[u8], p: usize) -> Option<(usize, usize, Fields)> {
         b' ' => 100,
         _ => dd(w, 4),
     };
-    let (hour, minute, second) = (dd(w, 7), dd(w, 10), dd(w, 13));
+    let (hour, minute, second) = (pair(t, 0), pair(t, 3), pair(t, 6));
     if !(1..=31).contains(&day) || hour > 29 || minute > 59 || second > 59 {
         return None;
     }
@@ -393,6 +442,18 @@ const WEEKDAYS: [&[u8; 3]; 7] = [b"mon", b"tue", b"wed", b"thu", b"fri", b"sat",
 const MONTHS: [&[u8; 3]; 12] = [
     b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec",
 ];
+
+/// The lower-case month abbreviations as little-endian words (for `syslog_common`).
+const MONTH_KEYS: [u32; 12] = {
+    let mut k = [0u32; 12];
+    let mut i = 0;
+    while i < 12 {
+        let m = MONTHS[i];
+        k[i] = u32::from_le_bytes([m[0], m[1], m[2], 0]);
+        i += 1;
+    }
+    k
+};
 
 /// Case-insensitive 3-letter name at `i` from `list` (index), ASCII only.
 fn name3(s: &[u8], i: usize, list: &[&[u8; 3]]) -> Option<usize> {

@@ -517,7 +517,9 @@ impl DateDetector {
         let e = end as i64;
         self.last_end = (
             e,
-            end.checked_sub(1).and_then(|k| b.get(k)).map(|&c| char::from(c)),
+            end.checked_sub(1)
+                .and_then(|k| b.get(k))
+                .map(|&c| char::from(c)),
             line.get(end..).and_then(|r| r.chars().next()),
         );
         // The winner is the last winner: no reordering (fail2ban's `i != self.__lastTemplIdx`).
