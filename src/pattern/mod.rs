@@ -9,8 +9,8 @@
 //!   candidate lines, and fail2ban's `findFailure` (multi-line buffers and the mlfid cache
 //!   included; that state lives in the per-log [`EngineCache`]).
 
-mod fastpath;
 pub mod engine;
+mod fastpath;
 pub mod ipaddr;
 pub mod tags;
 pub mod translate;
