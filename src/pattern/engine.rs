@@ -951,6 +951,30 @@ impl Engine {
         }
     }
 
+    /// Searches `hay` with filter `fi`'s ignoreregexes (those `gate` lets through, by
+    /// pattern id in the combined set) and records each hit like fail2ban-regex: every
+    /// matching one with check-all, else only the first. True when any matched.
+    fn ignore_hits(
+        &self,
+        fi: usize,
+        rx_caches: &mut [RxCache],
+        hay: &str,
+        gate: impl Fn(usize) -> bool,
+        out: &mut LineOutcome,
+    ) -> bool {
+        let mut found = false;
+        for (i, &(rx, p)) in self.filters[fi].ign.iter().enumerate() {
+            if gate(p) && self.rxs[rx].is_match(&mut rx_caches[rx], hay) {
+                out.ignore_hits.push((fi, i));
+                found = true;
+                if !self.opts.check_all {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
     /// The prefregex after tag expansion, as fail2ban-regex prints it.
     pub fn expanded_prefregex(&self, filter: usize) -> Option<&str> {
         self.filters.get(filter)?.pref_expanded.as_deref()
@@ -1058,18 +1082,9 @@ impl Engine {
         let check_all = self.opts.check_all;
         let pre_check = f.pre_check();
         if pre_check {
-            let mut found = false;
-            for (i, &(rx, p)) in f.ign.iter().enumerate() {
-                if cache.set.contains(pid(p))
-                    && self.rxs[rx].is_match(&mut cache.rx[rx], &cache.buf)
-                {
-                    out.ignore_hits.push((fi, i));
-                    found = true;
-                    if !check_all {
-                        break;
-                    }
-                }
-            }
+            let set = &cache.set;
+            let found =
+                self.ignore_hits(fi, &mut cache.rx, &cache.buf, |p| set.contains(pid(p)), out);
             if found {
                 Self::pref_from_last(fi, &cache.states[fi], out);
                 return;
@@ -1147,23 +1162,11 @@ impl Engine {
             if !rx.captures(&mut cache.rx[fc.rx], hay, &mut cache.spans) {
                 continue;
             }
-            if post_check_on(emptied) {
-                let mut found = false;
-                for (i, &(irx, _)) in f.ign.iter().enumerate() {
-                    if self.rxs[irx].is_match(&mut cache.rx[irx], hay) {
-                        out.ignore_hits.push((fi, i));
-                        found = true;
-                        if !check_all {
-                            break;
-                        }
-                    }
+            if post_check_on(emptied) && self.ignore_hits(fi, &mut cache.rx, hay, |_| true, out) {
+                if !check_all {
+                    break;
                 }
-                if found {
-                    if !check_all {
-                        break;
-                    }
-                    continue;
-                }
+                continue;
             }
             let groups = rx.groups(&cache.spans, hay);
             if !check_all {
@@ -1218,17 +1221,7 @@ impl Engine {
         let mut buf = Some(join_text(&org));
         if f.pre_check() {
             let hay = buf.as_deref().unwrap_or("\n");
-            let mut found = false;
-            for (i, &(rx, _)) in f.ign.iter().enumerate() {
-                if self.rxs[rx].is_match(&mut cache.rx[rx], hay) {
-                    out.ignore_hits.push((fi, i));
-                    found = true;
-                    if !check_all {
-                        break;
-                    }
-                }
-            }
-            if found {
+            if self.ignore_hits(fi, &mut cache.rx, hay, |_| true, out) {
                 Self::pref_from_last(fi, &cache.states[fi], out);
                 return;
             }
@@ -1277,18 +1270,8 @@ impl Engine {
             if !f.ign.is_empty() {
                 // The ignoreregexes see only the lines of this match.
                 let ihay = join_text(&matched_lines);
-                let mut found = false;
-                for (i, &(irx, _)) in f.ign.iter().enumerate() {
-                    if self.rxs[irx].is_match(&mut cache.rx[irx], &ihay) {
-                        out.ignore_hits.push((fi, i));
-                        found = true;
-                        cache.states[fi].buffer = unmatched.clone();
-                        if !check_all {
-                            break;
-                        }
-                    }
-                }
-                if found {
+                if self.ignore_hits(fi, &mut cache.rx, &ihay, |_| true, out) {
+                    cache.states[fi].buffer = unmatched.clone();
                     if !check_all {
                         break;
                     }
