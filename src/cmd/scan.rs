@@ -12,7 +12,7 @@ use crate::date::{self, DateDetector, DateOptions};
 use crate::f2b::filter::{resolve_regex_arg, RegexArg};
 use crate::f2b::{FilterDef, FilterOrigin};
 use crate::output::scan_report::{self, FilterInfo, ScanReport};
-use crate::pattern::{DnsMode, Engine, EngineOptions, FilterRegexes, UseDns};
+use crate::pattern::{DnsMode, Engine, EngineOptions, FilterRegexes, QuickPlan, UseDns};
 use crate::scan::prefilter::LinePrefilter;
 use crate::scan::{files, FileReport, Group, Scanner, Tally};
 
@@ -104,8 +104,10 @@ pub fn build_scanner(
     keep_events: bool,
     chunk_size: usize,
 ) -> Result<Scanner> {
-    // FAILSCAN_NO_PREFILTER=1 disables the literal prefilter (tests compare both paths).
+    // FAILSCAN_NO_PREFILTER=1 disables the literal prefilter, FAILSCAN_NO_QUICK=1 the quick
+    // path (every candidate line then runs the full engine): tests compare the paths.
     let use_prefilter = std::env::var_os("FAILSCAN_NO_PREFILTER").is_none();
+    let use_quick = std::env::var_os("FAILSCAN_NO_QUICK").is_none();
     let mut groups: Vec<Group> = Vec::new();
     let mut keys: Vec<Option<String>> = Vec::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
@@ -139,8 +141,14 @@ pub fn build_scanner(
         } else {
             LinePrefilter::pass_all()
         };
+        let quick = if use_quick {
+            QuickPlan::build(&engine)
+        } else {
+            None
+        };
         groups.push(Group {
             engine,
+            quick,
             filters: idx,
             datepattern: key,
             prefilter,

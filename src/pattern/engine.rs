@@ -35,6 +35,8 @@
 //! Scanning one log in parallel chunks with one cache per chunk therefore loses the
 //! buffer and the mlfid cache at chunk boundaries.
 
+pub mod quick;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

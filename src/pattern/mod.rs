@@ -20,6 +20,7 @@ mod difftest;
 #[cfg(test)]
 pub(crate) mod testdata;
 
+pub use engine::quick::{AddrKind, Quick, QuickCache, QuickHit, QuickPlan};
 pub use engine::{
     DnsMode, Engine, EngineCache, EngineOptions, Failure, FilterRegexes, LineOutcome, LineParts,
     Value,

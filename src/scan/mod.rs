@@ -25,12 +25,15 @@ use rayon::prelude::*;
 
 use crate::date::DateDetector;
 use crate::input::{self, Compression, Opened};
-use crate::pattern::{Engine, EngineCache, LineOutcome};
-pub use tally::{Event, IpStat, Tally};
+use crate::pattern::ipaddr::{self, Family};
+use crate::pattern::{AddrKind, Engine, EngineCache, LineOutcome, Quick, QuickCache, QuickPlan};
+pub use tally::{Event, Hit, IpStat, Tally};
 
 /// Filters that share one date pattern, compiled into one engine.
 pub struct Group {
     pub engine: Engine,
+    /// The engine's quick path (see [`QuickPlan`]), when any filter qualifies.
+    pub quick: Option<QuickPlan>,
     /// Global filter index of each of the engine's filters.
     pub filters: Vec<usize>,
     /// Date pattern of the group (`None` = fail2ban's defaults).
@@ -65,16 +68,30 @@ pub struct FileReport {
 /// Per-thread scratch space.
 struct Worker {
     caches: Vec<EngineCache>,
+    quick: Vec<Option<QuickCache>>,
     outcome: LineOutcome,
+    /// The line as the engine sees it: date cut out, plus `"\n"`.
     text: String,
+    /// A normalised address.
+    ip: String,
+    /// Per group: the last `before` text checked with [`prefilter::LinePrefilter::join_risky`]
+    /// and the answer (the text before the date is the same on almost every line).
+    join: Vec<(Vec<u8>, bool)>,
 }
 
 impl Scanner {
     fn worker(&self) -> Worker {
         Worker {
             caches: self.groups.iter().map(|g| g.engine.new_cache()).collect(),
+            quick: self
+                .groups
+                .iter()
+                .map(|g| g.quick.as_ref().map(QuickPlan::new_cache))
+                .collect(),
             outcome: LineOutcome::default(),
             text: String::new(),
+            ip: String::new(),
+            join: vec![(Vec::new(), false); self.groups.len()],
         }
     }
 
@@ -97,77 +114,113 @@ impl Scanner {
         let mut last_time: Option<f64> = None;
         let mut lineno = 0u64;
         let mut pos = 0usize;
+        // A valid chunk is sliced into lines without validating each one, and its
+        // prefilter runs once over the whole chunk; otherwise line by line.
+        let valid = std::str::from_utf8(data).ok();
+        let mut next_hit: Vec<usize> = self
+            .groups
+            .iter()
+            .map(|g| match valid {
+                Some(_) => g.prefilter.next_hit(data, 0).unwrap_or(usize::MAX),
+                None => 0,
+            })
+            .collect();
         while pos < data.len() {
+            let start = pos;
             let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
-            let mut raw = &data[pos..end];
+            let mut stop = end;
             pos = end + 1;
             lineno += 1;
             t.lines += 1;
-            while let [rest @ .., b'\r'] = raw {
-                raw = rest;
+            while stop > start && data[stop - 1] == b'\r' {
+                stop -= 1;
             }
-            if raw.is_empty() || raw[0] == b'#' {
+            if stop == start || data[start] == b'#' {
                 t.skipped += 1;
                 continue;
             }
-            let line = match std::str::from_utf8(raw) {
-                Ok(s) => Cow::Borrowed(s),
-                Err(_) => {
-                    t.invalid_utf8 += 1;
-                    String::from_utf8_lossy(raw)
-                }
+            let line: Cow<str> = match valid {
+                Some(text) => Cow::Borrowed(&text[start..stop]),
+                None => match std::str::from_utf8(&data[start..stop]) {
+                    Ok(s) => Cow::Borrowed(s),
+                    Err(_) => {
+                        t.invalid_utf8 += 1;
+                        String::from_utf8_lossy(&data[start..stop])
+                    }
+                },
             };
             let (mut failed, mut ignored, mut dated) = (false, false, false);
             for (gi, g) in self.groups.iter().enumerate() {
-                // The engine sees the line without its date; an undated line is used as is
-                // rather than copied.
-                let (text, time): (&str, _) = match detectors[gi].detect(&line) {
-                    Some(m) => {
-                        w.text.clear();
-                        w.text.push_str(&line[..m.start]);
-                        w.text.push_str(&line[m.end..]);
-                        (&w.text, m.time)
-                    }
-                    None => (&line, None),
+                let (before, after, time) = match detectors[gi].detect(&line) {
+                    Some(m) => (&line[..m.start], &line[m.end..], m.time),
+                    None => (&line[..], "", None),
                 };
                 if let Some(tm) = time {
                     dated = true;
                     last_time = Some(tm);
                 }
-                if !g.prefilter.may_match(text) {
+                let candidate = if valid.is_some() {
+                    if next_hit[gi] < start {
+                        next_hit[gi] = g.prefilter.next_hit(data, start).unwrap_or(usize::MAX);
+                    }
+                    next_hit[gi] < end || {
+                        let (last, risky) = &mut w.join[gi];
+                        if last.as_slice() != before.as_bytes() {
+                            last.clear();
+                            last.extend_from_slice(before.as_bytes());
+                            *risky = g.prefilter.join_risky(before.as_bytes());
+                        }
+                        *risky && {
+                            joined(&mut w.text, before, after);
+                            g.prefilter.may_match(&w.text)
+                        }
+                    }
+                } else {
+                    joined(&mut w.text, before, after);
+                    g.prefilter.may_match(&w.text)
+                };
+                if !candidate {
                     continue;
                 }
+                joined(&mut w.text, before, after);
+                w.text.push('\n');
+                let at = |filter: usize, regex: usize| Hit {
+                    time: time.or(last_time),
+                    filter: g.filters[filter] as u32,
+                    regex: regex as u32,
+                    file,
+                    line: lineno,
+                };
+                if let (Some(plan), Some(qc)) = (&g.quick, w.quick[gi].as_mut()) {
+                    if plan.classify(qc, &w.text) == Quick::Done {
+                        for h in &qc.hits {
+                            let ip = normalised(&mut w.ip, &w.text[h.start..h.end], h.kind);
+                            failed = true;
+                            t.failure(ip, at(h.filter, h.regex), self.keep_events);
+                        }
+                        continue;
+                    }
+                }
+                let text = &w.text[..w.text.len() - 1];
                 g.engine.match_line(&mut w.caches[gi], text, &mut w.outcome);
                 for &(f, idx) in &w.outcome.ignore_hits {
                     ignored = true;
                     t.ignore_hits[g.filters[f]][idx] += 1;
                 }
-                for fl in w.outcome.failures.drain(..) {
-                    let filter = g.filters[fl.filter];
+                for fl in &w.outcome.failures {
                     if fl.nofail {
                         ignored = true;
-                        t.regex_hits[filter][fl.regex] += 1;
+                        t.regex_hits[g.filters[fl.filter]][fl.regex] += 1;
                         continue;
                     }
                     failed = true;
-                    // The failure is owned (drained): move its address out, no copy.
                     let ip = fl
                         .data
-                        .into_iter()
+                        .iter()
                         .find(|(k, _)| k == "ip")
-                        .and_then(|(_, v)| v)
-                        .unwrap_or(fl.id);
-                    t.failure(
-                        Event {
-                            time: time.or(last_time),
-                            ip,
-                            filter: filter as u32,
-                            regex: fl.regex as u32,
-                            file,
-                            line: lineno,
-                        },
-                        self.keep_events,
-                    );
+                        .and_then(|(_, v)| v.as_deref())
+                        .unwrap_or(&fl.id);
+                    t.failure(ip, at(fl.filter, fl.regex), self.keep_events);
                 }
             }
             if !dated {
@@ -352,6 +405,26 @@ impl Scanner {
         };
         report.lines = tally.lines;
         (tally, report)
+    }
+}
+
+/// `out = before + after` (the line as the engine sees it, without the newline).
+fn joined(out: &mut String, before: &str, after: &str) {
+    out.clear();
+    out.push_str(before);
+    out.push_str(after);
+}
+
+/// The failure ID of a quick-path address, like the engine's: an `ip4` capture is its own
+/// normal form (Rust's IPv4 parser accepts exactly the canonical dotted quad, and fail2ban
+/// keeps text that does not parse as it is), names are raw; IPv6 is normalised.
+fn normalised<'a>(out: &'a mut String, text: &'a str, kind: AddrKind) -> &'a str {
+    match kind {
+        AddrKind::Ip(Family::V4) | AddrKind::Name => text,
+        AddrKind::Ip(Family::V6) => {
+            *out = ipaddr::addr_of_family(text, Family::V6, None);
+            out
+        }
     }
 }
 

@@ -25,12 +25,17 @@ const MIN_USEFUL: usize = 3;
 #[derive(Debug, Clone)]
 pub struct LinePrefilter {
     ac: Option<AhoCorasick>,
+    /// The literals (to tell whether one can straddle the place a date was cut out).
+    lits: Vec<Vec<u8>>,
 }
 
 impl LinePrefilter {
     /// A prefilter that lets every line through.
     pub fn pass_all() -> Self {
-        LinePrefilter { ac: None }
+        LinePrefilter {
+            ac: None,
+            lits: Vec::new(),
+        }
     }
 
     /// Builds the prefilter for `filters`; falls back to pass-all when a regex has no
@@ -49,14 +54,42 @@ impl LinePrefilter {
         }
         lits.sort();
         lits.dedup();
-        if lits.is_empty() {
+        // A literal with a newline could span two lines of a chunk (never seen in practice).
+        if lits.is_empty() || lits.iter().any(|l| l.contains(&b'\n')) {
             return LinePrefilter::pass_all();
         }
         let ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostFirst)
             .build(&lits)
             .ok();
-        LinePrefilter { ac }
+        LinePrefilter { ac, lits }
+    }
+
+    /// Start of the first literal occurrence in `data[from..]` (an absolute offset), `None`
+    /// when there is none; always `Some(from)` when the prefilter passes everything.
+    ///
+    /// Searching a whole chunk once is much cheaper than one search per line; a line is a
+    /// candidate when the next occurrence starts inside it (literals have no `\n`).
+    #[inline]
+    pub fn next_hit(&self, data: &[u8], from: usize) -> Option<usize> {
+        match &self.ac {
+            Some(ac) => ac
+                .find(aho_corasick::Input::new(data).span(from..data.len()))
+                .map(|m| m.start()),
+            None => Some(from),
+        }
+    }
+
+    /// True when a literal could occur in `before + after` across the join although it
+    /// occurs in neither part: some suffix of `before` is a proper prefix of a literal.
+    /// (The engine sees the line with its date cut out; the chunk search sees the raw line.)
+    pub fn join_risky(&self, before: &[u8]) -> bool {
+        !before.is_empty()
+            && self.ac.is_some()
+            && self
+                .lits
+                .iter()
+                .any(|l| (1..l.len()).any(|k| before.ends_with(&l[..k])))
     }
 
     /// False only when no failregex or ignoreregex can match `line`.

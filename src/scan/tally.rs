@@ -5,6 +5,9 @@
 //! Every line ends up in exactly one of `matched`, `ignored`, `missed` or `skipped`.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use rustc_hash::FxHasher;
 
 use serde::Serialize;
 
@@ -19,6 +22,16 @@ pub struct Event {
     pub regex: u32,
     pub file: u32,
     /// 1-based line number within the file.
+    pub line: u64,
+}
+
+/// Where and when one failure happened (an [`Event`] without its address).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub time: Option<f64>,
+    pub filter: u32,
+    pub regex: u32,
+    pub file: u32,
     pub line: u64,
 }
 
@@ -88,7 +101,9 @@ pub struct Tally {
     pub ignore_hits: Vec<Vec<u64>>,
     /// Hits per date template id.
     pub date_hits: Vec<u64>,
-    pub ips: HashMap<String, IpStat>,
+    /// Per address. FxHash: the keys are short and not attacker-chosen in a way that
+    /// matters for an offline audit, and SipHash was a visible cost per failure.
+    pub ips: HashMap<String, IpStat, BuildHasherDefault<FxHasher>>,
     /// Events, in input order; kept only when asked for (per-event output, ban replay).
     pub events: Vec<Event>,
     /// Time of the last dated line of this tally, to date the next tally's leading lines.
@@ -109,28 +124,31 @@ impl Tally {
         }
     }
 
-    /// Records one failure.
-    pub fn failure(&mut self, mut ev: Event, keep_event: bool) {
+    /// Records one failure of address `ip` (the event's `ip` is ignored and filled here).
+    /// Only a first sighting of an address, or a kept event, allocates.
+    pub fn failure(&mut self, ip: &str, ev: Hit, keep_event: bool) {
         if ev.time.is_none() {
-            self.leading_undated.push(ev.ip.clone());
+            self.leading_undated.push(ip.to_string());
         }
         self.regex_hits[ev.filter as usize][ev.regex as usize] += 1;
-        // Most failures are from an address already seen: look it up before paying for a
-        // key copy.
         let key = (ev.filter, ev.regex);
-        match self.ips.get_mut(&ev.ip) {
+        match self.ips.get_mut(ip) {
             Some(stat) => stat.add(key, ev.file, ev.time),
-            None => {
-                let ip = if keep_event {
-                    ev.ip.clone()
-                } else {
-                    std::mem::take(&mut ev.ip)
-                };
-                self.ips.entry(ip).or_default().add(key, ev.file, ev.time);
-            }
+            None => self
+                .ips
+                .entry(ip.to_string())
+                .or_default()
+                .add(key, ev.file, ev.time),
         }
         if keep_event {
-            self.events.push(ev);
+            self.events.push(Event {
+                time: ev.time,
+                ip: ip.to_string(),
+                filter: ev.filter,
+                regex: ev.regex,
+                file: ev.file,
+                line: ev.line,
+            });
         }
     }
 

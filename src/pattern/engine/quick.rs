@@ -1,0 +1,712 @@
+//! The scan's quick path: the common single-line case decided with two lazy DFA searches
+//! and one small capture search, instead of the engine's general machinery.
+//!
+//! `failscan scan` runs fail2ban's server semantics without check-all: per filter, the first
+//! failregex that matches (and survives the ignoreregexes) gives one failure whose ID is the
+//! address in `ip4`/`ip6`. For a filter whose regexes have the usual shape that is decided
+//! exactly, on an ASCII line, by:
+//! 1. the prefregex `H(?P<content>.+)$` split as in [`fastpath::split_content_tail`]: one
+//!    forward lazy-DFA search of `H.` gives where the content starts;
+//! 2. one *anchored leftmost-first* lazy-DFA search over `content + "\n"` of every failregex
+//!    at once, each as `(?s:.)*?F` (or `F` itself when it starts with `^`): anchored
+//!    leftmost-first priority is pattern order, so the reported pattern is the first
+//!    failregex that matches anywhere (Python's `search`, tried in list order), and the
+//!    reported end is where that failregex's own preferred match ends;
+//! 3. that failregex's captures by the bounded backtracker on the span it matched.
+//!
+//! Whatever is not that shape is handed back ([`Quick::Fallback`]) and the caller runs the
+//! full [`Engine`] on the line, so the quick path never changes a result:
+//! non-ASCII lines (the ASCII automata are exact only there), ignoreregexes, `fid`/`mlfid`/
+//! `nofail`/`cidr`/`alt_`/`tuple_` groups, a failregex that is only a regular *superset*
+//! (look-around, backreference) winning the DFA race, a `dns` capture (a name needs
+//! resolution), an empty content, a lazy DFA that gave up, a line too long for the
+//! backtracker. `tests/scan.rs` checks quick and engine-only scans give equal reports.
+
+use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
+use regex_automata::nfa::thompson::backtrack::{BoundedBacktracker, Cache as BtCache};
+use regex_automata::nfa::thompson::{self, NFA};
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input, MatchKind};
+use regex_syntax::hir::{
+    Capture, Class, ClassBytes, ClassBytesRange, Hir, HirKind, Look, Repetition,
+};
+
+use super::{fastpath, Engine, Family, Rx, Target, UseDns};
+use crate::pattern::DnsMode;
+
+/// Groups whose meaning the quick path does not reproduce (the engine's `finish`).
+const SPECIAL: [&str; 5] = ["fid", "mlfid", "nofail", "cidr", "mlfforget"];
+
+/// One failure found by the quick path: `buf[start..end]` is the address as captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuickHit {
+    pub filter: usize,
+    /// 0-based failregex index.
+    pub regex: usize,
+    pub kind: AddrKind,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// What the captured address is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrKind {
+    /// `ip4` or `ip6`: the ID is the address normalised for its family.
+    Ip(Family),
+    /// `dns` with raw names (`--raw`, failscan scan): the ID is the name as written.
+    Name,
+}
+
+/// The verdict on one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quick {
+    /// Decided: the hits (possibly none) are in [`QuickCache::hits`].
+    Done,
+    /// Not decided: run the full engine on this line.
+    Fallback,
+}
+
+/// The quick path of every filter of an engine (see the module doc).
+#[derive(Debug)]
+pub struct QuickPlan {
+    filters: Vec<Option<QuickFilter>>,
+    /// Names are IDs as written (raw mode); otherwise a `dns` capture falls back.
+    raw_names: bool,
+}
+
+#[derive(Debug)]
+struct QuickFilter {
+    /// `H.` / `H` of the prefregex and whether the content is `.+` (`None`: no prefregex,
+    /// the failregexes search the whole line).
+    head: Option<(DFA, bool)>,
+    /// Every failregex, anchored, leftmost-first.
+    fails: DFA,
+    /// Per failregex: its exact capture searcher, `None` when only a superset is known.
+    capture: Vec<Option<Capturer>>,
+}
+
+#[derive(Debug)]
+struct Capturer {
+    bt: BoundedBacktracker,
+    /// Group indices of `ip4`, `ip6`, `dns`.
+    ip4: Option<usize>,
+    ip6: Option<usize>,
+    dns: Option<usize>,
+    /// The regex starts with `^`: its match starts at 0.
+    anchored: bool,
+    /// The narrow capture search (see [`Split`]), when the regex has that shape.
+    split: Option<Split>,
+}
+
+/// A failregex `A R` cut before `R`, the top-level elements from the first one that holds
+/// an address group: the backtracker's cost grows with the text it walks, and `A` is most
+/// of the line (`Registration from '...' failed for '`).
+///
+/// Given the whole match `[0, e)` found by the DFA, an all-matches forward DFA of `A` gives
+/// every position where `A` can end; when there are several, the all-matches reverse DFA
+/// of `R` from `e` keeps those where `R` can start. When one position `p` is left, every
+/// parse of the match (the preferred one included) has `R` from `p`, and since the regex
+/// is regular (no backreference ties `R` to `A`), the preferred parse of `R` alone from `p`
+/// gives the groups. Otherwise the whole-match backtracker decides.
+#[derive(Debug)]
+struct Split {
+    a: DFA,
+    /// Reverse DFA of `R`.
+    r_rev: DFA,
+    /// `R` with the address groups only, renumbered 1, 2, 3.
+    r: BoundedBacktracker,
+    ip4: Option<usize>,
+    ip6: Option<usize>,
+    dns: Option<usize>,
+}
+
+/// Per-thread state of a [`Split`].
+#[derive(Debug, Clone)]
+struct SplitCache {
+    a: DfaCache,
+    r_rev: DfaCache,
+    r: BtCache,
+    caps: Captures,
+}
+
+/// Per-thread state of a [`Capturer`].
+#[derive(Debug, Clone)]
+struct CapCache {
+    bt: BtCache,
+    caps: Captures,
+    split: Option<SplitCache>,
+}
+
+/// Per-thread state of a [`QuickPlan`].
+#[derive(Debug, Clone)]
+pub struct QuickCache {
+    heads: Vec<Option<DfaCache>>,
+    fails: Vec<Option<DfaCache>>,
+    caps: Vec<Vec<Option<CapCache>>>,
+    /// The hits of the last [`QuickPlan::classify`] that returned [`Quick::Done`].
+    pub hits: Vec<QuickHit>,
+}
+
+impl QuickPlan {
+    /// Builds the quick path of `engine`, `None` when its options never allow it (check-all,
+    /// multi-line buffers, raw IDs) or no filter qualifies.
+    pub fn build(engine: &Engine) -> Option<QuickPlan> {
+        let o = &engine.opts;
+        if o.check_all || o.maxlines > 1 {
+            return None;
+        }
+        let raw_names = o.usedns == UseDns::Raw || o.dns == DnsMode::Raw;
+        let filters: Vec<Option<QuickFilter>> = (0..engine.filters.len())
+            .map(|fi| build_filter(engine, fi))
+            .collect();
+        filters
+            .iter()
+            .any(Option::is_some)
+            .then_some(QuickPlan { filters, raw_names })
+    }
+
+    pub fn new_cache(&self) -> QuickCache {
+        QuickCache {
+            heads: self
+                .filters
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .and_then(|f| f.head.as_ref())
+                        .map(|(d, _)| d.create_cache())
+                })
+                .collect(),
+            fails: self
+                .filters
+                .iter()
+                .map(|f| f.as_ref().map(|f| f.fails.create_cache()))
+                .collect(),
+            caps: self
+                .filters
+                .iter()
+                .map(|f| match f {
+                    Some(f) => f
+                        .capture
+                        .iter()
+                        .map(|c| c.as_ref().map(Capturer::new_cache))
+                        .collect(),
+                    None => Vec::new(),
+                })
+                .collect(),
+            hits: Vec::new(),
+        }
+    }
+
+    /// Decides `buf` (the line without its date, plus `"\n"`) for every filter, or asks for
+    /// the engine. Hits are positions in `buf`.
+    pub fn classify(&self, c: &mut QuickCache, buf: &str) -> Quick {
+        c.hits.clear();
+        if !buf.is_ascii() || !buf.ends_with('\n') {
+            return Quick::Fallback;
+        }
+        for (fi, f) in self.filters.iter().enumerate() {
+            let Some(f) = f else {
+                return Quick::Fallback;
+            };
+            if filter_line(fi, f, c, buf, self.raw_names) == Quick::Fallback {
+                return Quick::Fallback;
+            }
+        }
+        Quick::Done
+    }
+}
+
+fn filter_line(
+    fi: usize,
+    f: &QuickFilter,
+    c: &mut QuickCache,
+    buf: &str,
+    raw_names: bool,
+) -> Quick {
+    let start = match (&f.head, c.heads[fi].as_mut()) {
+        (Some((dfa, non_empty)), Some(cache)) => {
+            match dfa.try_search_fwd(cache, &Input::new(buf)) {
+                Ok(Some(m)) => {
+                    let k = if *non_empty { m.offset() - 1 } else { m.offset() };
+                    // `.*` content that is empty: the engine then searches the whole line.
+                    if k + 1 >= buf.len() {
+                        return Quick::Fallback;
+                    }
+                    k
+                }
+                Ok(None) => return Quick::Done,
+                Err(_) => return Quick::Fallback,
+            }
+        }
+        _ => 0,
+    };
+    let hay = &buf[start..];
+    let Some(cache) = c.fails[fi].as_mut() else {
+        return Quick::Fallback;
+    };
+    let m = match f
+        .fails
+        .try_search_fwd(cache, &Input::new(hay).anchored(Anchored::Yes))
+    {
+        Ok(Some(m)) => m,
+        Ok(None) => return Quick::Done,
+        Err(_) => return Quick::Fallback,
+    };
+    let j = m.pattern().as_usize();
+    let (Some(cap), Some(Some(cc))) = (&f.capture[j], c.caps[fi].get_mut(j)) else {
+        return Quick::Fallback;
+    };
+    let Some((kind, s, e)) = cap.address(cc, hay, m.offset(), raw_names) else {
+        return Quick::Fallback;
+    };
+    c.hits.push(QuickHit {
+        filter: fi,
+        regex: j,
+        kind,
+        start: start + s,
+        end: start + e,
+    });
+    Quick::Done
+}
+
+impl Capturer {
+    fn new_cache(&self) -> CapCache {
+        CapCache {
+            bt: self.bt.create_cache(),
+            caps: self.bt.create_captures(),
+            split: self.split.as_ref().map(|s| SplitCache {
+                a: s.a.create_cache(),
+                r_rev: s.r_rev.create_cache(),
+                r: s.r.create_cache(),
+                caps: s.r.create_captures(),
+            }),
+        }
+    }
+
+    /// The address of the match of this regex that ends at `end` in `hay` (the preferred
+    /// match, found by the DFA): its kind and span, `None` when the engine must decide.
+    fn address(
+        &self,
+        c: &mut CapCache,
+        hay: &str,
+        end: usize,
+        raw_names: bool,
+    ) -> Option<(AddrKind, usize, usize)> {
+        if let (Some(sp), Some(sc), true) = (&self.split, c.split.as_mut(), self.anchored) {
+            match sp.address(sc, hay, end, raw_names) {
+                Narrow::Found(a) => return Some(a),
+                Narrow::Engine => return None,
+                Narrow::Wide => {}
+            }
+        }
+        if end > self.bt.max_haystack_len() {
+            return None;
+        }
+        let anchored = if self.anchored {
+            Anchored::Yes
+        } else {
+            Anchored::No
+        };
+        let input = Input::new(hay).range(..end).anchored(anchored);
+        if self.bt.try_search(&mut c.bt, &input, &mut c.caps).is_err() || !c.caps.is_match() {
+            // Cannot happen (the DFA found this match); the engine decides.
+            return None;
+        }
+        pick_address(&c.caps, (self.ip4, self.ip6, self.dns), raw_names)
+    }
+}
+
+/// The outcome of the narrow capture search.
+enum Narrow {
+    Found((AddrKind, usize, usize)),
+    /// The address is a name to resolve (or absent): the engine decides.
+    Engine,
+    /// The cut is not unique: use the whole-match backtracker.
+    Wide,
+}
+
+impl Split {
+    fn address(&self, c: &mut SplitCache, hay: &str, end: usize, raw_names: bool) -> Narrow {
+        let input = Input::new(hay).range(..end).anchored(Anchored::Yes);
+        let Some(ends_a) = all_matches(&self.a, &mut c.a, &input, Dir::Fwd, MAX_CUTS) else {
+            return Narrow::Wide;
+        };
+        let p = match ends_a.as_slice() {
+            [p] => Some(*p),
+            _ => common(&self.r_rev, &mut c.r_rev, &input, Dir::Rev, &ends_a),
+        };
+        let Some(p) = p else {
+            return Narrow::Wide;
+        };
+        let input = Input::new(hay).range(p..end).anchored(Anchored::Yes);
+        if self.r.try_search(&mut c.r, &input, &mut c.caps).is_err() || !c.caps.is_match() {
+            return Narrow::Wide;
+        }
+        match pick_address(&c.caps, (self.ip4, self.ip6, self.dns), raw_names) {
+            Some(a) => Narrow::Found(a),
+            None => Narrow::Engine,
+        }
+    }
+}
+
+/// At most this many candidate cut positions are collected.
+const MAX_CUTS: usize = 8;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dir {
+    Fwd,
+    Rev,
+}
+
+/// Walks an anchored all-matches DFA over `input`, calling `each` with every match
+/// position (match ends forward, in increasing order; match starts in reverse, in
+/// decreasing order) until it returns false or the DFA dies. `None` when the lazy DFA gave
+/// up. A hand-written walk: the overlapping search API pays a call per match, and an
+/// address is a match at almost every position for `AM` and `MB`.
+fn each_match(
+    dfa: &DFA,
+    cache: &mut DfaCache,
+    input: &Input<'_>,
+    dir: Dir,
+    mut each: impl FnMut(usize) -> bool,
+) -> Option<()> {
+    let hay = input.haystack();
+    let (lo, hi) = (input.start(), input.end());
+    match dir {
+        Dir::Fwd => {
+            let mut sid = dfa.start_state_forward(cache, input).ok()?;
+            for (i, &b) in hay[lo..hi].iter().enumerate() {
+                sid = dfa.next_state(cache, sid, b).ok()?;
+                if sid.is_tagged() {
+                    // Matches are reported one byte late: this one ends before byte i.
+                    if sid.is_match() && !each(lo + i) {
+                        return Some(());
+                    }
+                    if sid.is_dead() {
+                        return Some(());
+                    }
+                    if sid.is_quit() {
+                        return None;
+                    }
+                }
+            }
+            // The byte after the span (look-around sees it) or the end of the text.
+            sid = match hay.get(hi) {
+                Some(&b) => dfa.next_state(cache, sid, b).ok()?,
+                None => dfa.next_eoi_state(cache, sid).ok()?,
+            };
+            if sid.is_match() {
+                each(hi);
+            }
+        }
+        Dir::Rev => {
+            let mut sid = dfa.start_state_reverse(cache, input).ok()?;
+            for i in (lo..hi).rev() {
+                sid = dfa.next_state(cache, sid, hay[i]).ok()?;
+                if sid.is_tagged() {
+                    if sid.is_match() && !each(i + 1) {
+                        return Some(());
+                    }
+                    if sid.is_dead() {
+                        return Some(());
+                    }
+                    if sid.is_quit() {
+                        return None;
+                    }
+                }
+            }
+            sid = match lo.checked_sub(1) {
+                Some(j) => dfa.next_state(cache, sid, hay[j]).ok()?,
+                None => dfa.next_eoi_state(cache, sid).ok()?,
+            };
+            if sid.is_match() {
+                each(lo);
+            }
+        }
+    }
+    Some(())
+}
+
+/// Every match position, `None` when there are more than `max` (or the DFA gave up).
+fn all_matches(
+    dfa: &DFA,
+    cache: &mut DfaCache,
+    input: &Input<'_>,
+    dir: Dir,
+    max: usize,
+) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut over = false;
+    each_match(dfa, cache, input, dir, |p| {
+        over = out.len() == max;
+        out.push(p);
+        !over
+    })?;
+    (!over).then_some(out)
+}
+
+/// The only match position of `dfa` that is also in `among`, `None` when there are none
+/// or several. Stops once the positions have passed every member of `among`.
+fn common(
+    dfa: &DFA,
+    cache: &mut DfaCache,
+    input: &Input<'_>,
+    dir: Dir,
+    among: &[usize],
+) -> Option<usize> {
+    let lo = *among.iter().min()?;
+    let hi = *among.iter().max()?;
+    let mut found = None;
+    let mut twice = false;
+    each_match(dfa, cache, input, dir, |p| {
+        if among.contains(&p) {
+            twice = found.is_some_and(|f| f != p);
+            found = Some(p);
+        }
+        !twice && if dir == Dir::Fwd { p < hi } else { p > lo }
+    })?;
+    if twice {
+        None
+    } else {
+        found
+    }
+}
+
+/// The ID group that matched, in fail2ban's order (ip4, ip6, then a raw name).
+fn pick_address(
+    caps: &Captures,
+    (ip4, ip6, dns): (Option<usize>, Option<usize>, Option<usize>),
+    raw_names: bool,
+) -> Option<(AddrKind, usize, usize)> {
+    let span = |g: Option<usize>| g.and_then(|g| caps.get_group(g));
+    if let Some(s) = span(ip4) {
+        Some((AddrKind::Ip(Family::V4), s.start, s.end))
+    } else if let Some(s) = span(ip6) {
+        Some((AddrKind::Ip(Family::V6), s.start, s.end))
+    } else if let (true, Some(s)) = (raw_names, span(dns)) {
+        Some((AddrKind::Name, s.start, s.end))
+    } else {
+        // A name to resolve, or no address group ("No group found"): the engine's.
+        None
+    }
+}
+
+/// The quick form of filter `fi`, `None` when it does not qualify (module doc).
+fn build_filter(e: &Engine, fi: usize) -> Option<QuickFilter> {
+    let f = &e.filters[fi];
+    if !f.ign.is_empty() || f.fail.is_empty() {
+        return None;
+    }
+    let special = |rx: &Rx| {
+        rx.names.iter().any(|(_, n)| {
+            SPECIAL.contains(&n.as_str()) || n.starts_with("alt_") || n.starts_with("tuple_")
+        })
+    };
+    let head = match f.pref {
+        None => None,
+        Some((prx, _)) => {
+            let rx = &e.rxs[prx];
+            if special(rx)
+                || ["ip4", "ip6", "dns"]
+                    .iter()
+                    .any(|g| rx.tr.has_group(g))
+                || !rx.tr.is_regular()
+            {
+                return None;
+            }
+            let hir = ascii_hir(rx, Target::Regular)?;
+            let tail = fastpath::split_content_tail(&hir)?;
+            // The content group must be the tail (the engine's `content`).
+            if f.content != Some(tail.group) {
+                return None;
+            }
+            let nfa = compile(&[tail.head])?;
+            Some((lazy_dfa(nfa)?, tail.non_empty))
+        }
+    };
+    let mut pats = Vec::new();
+    let mut capture = Vec::new();
+    for fc in &f.fail {
+        let rx = &e.rxs[fc.rx];
+        if special(rx) {
+            return None;
+        }
+        let regular = rx.tr.is_regular();
+        let target = if regular {
+            Target::Regular
+        } else {
+            Target::Superset
+        };
+        let hir = ascii_hir(rx, target)?;
+        let anchored = hir.properties().look_set_prefix().contains(Look::Start);
+        capture.push(if regular {
+            capturer(&hir, rx, anchored)
+        } else {
+            None
+        });
+        pats.push(if anchored {
+            hir
+        } else {
+            Hir::concat(vec![any_lazy(), hir])
+        });
+    }
+    let fails = lazy_dfa(compile(&pats)?)?;
+    Some(QuickFilter {
+        head,
+        fails,
+        capture,
+    })
+}
+
+/// The ASCII-only HIR of `rx` printed for `target` (single-line haystack).
+fn ascii_hir(rx: &Rx, target: Target) -> Option<Hir> {
+    let s = rx.tr.emit_for(target, false).ok()?;
+    let hir = regex_syntax::ParserBuilder::new().build().parse(&s).ok()?;
+    Some(fastpath::ascii_only(&hir))
+}
+
+/// `(?s-u:.)*?`: any bytes, as few as possible.
+fn any_lazy() -> Hir {
+    Hir::repetition(Repetition {
+        min: 0,
+        max: None,
+        greedy: false,
+        sub: Box::new(Hir::class(Class::Bytes(ClassBytes::new([
+            ClassBytesRange::new(0, 0xFF),
+        ])))),
+    })
+}
+
+fn compile(hirs: &[Hir]) -> Option<NFA> {
+    thompson::Compiler::new()
+        .configure(
+            thompson::Config::new()
+                .utf8(false)
+                .nfa_size_limit(Some(64 << 20)),
+        )
+        .build_many_from_hir(hirs)
+        .ok()
+}
+
+/// A leftmost-first lazy DFA of `nfa` (its start states are made on demand, anchored or
+/// not).
+fn lazy_dfa(nfa: NFA) -> Option<DFA> {
+    DFA::builder()
+        .configure(
+            DFA::config()
+                .match_kind(MatchKind::LeftmostFirst)
+                .cache_capacity(8 << 20),
+        )
+        .build_from_nfa(nfa)
+        .ok()
+}
+
+/// The capture searcher of one failregex; group numbers come from the translation (the
+/// printed pattern has numbered groups only).
+fn capturer(hir: &Hir, rx: &Rx, anchored: bool) -> Option<Capturer> {
+    let nfa = thompson::Compiler::new()
+        .configure(thompson::Config::new().utf8(false))
+        .build_from_hir(hir)
+        .ok()?;
+    let idx = |n: &str| rx.names.iter().find(|(_, g)| g == n).map(|(i, _)| *i);
+    let (ip4, ip6, dns) = (idx("ip4"), idx("ip6"), idx("dns"));
+    let bt = BoundedBacktracker::builder().build_from_nfa(nfa).ok()?;
+    let ids: Vec<usize> = [ip4, ip6, dns].into_iter().flatten().collect();
+    Some(Capturer {
+        bt,
+        ip4,
+        ip6,
+        dns,
+        anchored,
+        split: split(hir, &ids, [ip4, ip6, dns]),
+    })
+}
+
+/// The [`Split`] of `hir` before its first top-level element holding groups `ids`.
+fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Split> {
+    let HirKind::Concat(parts) = hir.kind() else {
+        return None;
+    };
+    let first = parts.iter().position(|p| has_group(p, ids))?;
+    if first == 0 {
+        return None;
+    }
+    let a = Hir::concat(parts[..first].to_vec());
+    let r = Hir::concat(parts[first..].to_vec());
+    // Address groups only, numbered in order; everything else becomes non-capturing.
+    let mut renum = Vec::new();
+    let r_caps = regroup(&r, ids, &mut renum);
+    let r_nfa = thompson::Compiler::new()
+        .configure(thompson::Config::new().utf8(false))
+        .build_from_hir(&r_caps)
+        .ok()?;
+    let new = |g: Option<usize>| g.and_then(|g| renum.iter().position(|&x| x == g).map(|i| i + 1));
+    let all = |h: &Hir, reverse: bool| {
+        let nfa = thompson::Compiler::new()
+            .configure(
+                thompson::Config::new()
+                    .utf8(false)
+                    .reverse(reverse)
+                    .which_captures(thompson::WhichCaptures::None),
+            )
+            .build_from_hir(h)
+            .ok()?;
+        DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::All)
+                    .cache_capacity(2 << 20),
+            )
+            .build_from_nfa(nfa)
+            .ok()
+    };
+    Some(Split {
+        a: all(&a, false)?,
+        r_rev: all(&r, true)?,
+        r: BoundedBacktracker::builder().build_from_nfa(r_nfa).ok()?,
+        ip4: new(ip4),
+        ip6: new(ip6),
+        dns: new(dns),
+    })
+}
+
+/// True when `h` contains a capture group numbered in `ids`.
+fn has_group(h: &Hir, ids: &[usize]) -> bool {
+    match h.kind() {
+        HirKind::Capture(c) => {
+            ids.contains(&(c.index as usize)) || has_group(&c.sub, ids)
+        }
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(|x| has_group(x, ids)),
+        HirKind::Repetition(r) => has_group(&r.sub, ids),
+        _ => false,
+    }
+}
+
+/// `h` with only the groups in `ids` capturing, renumbered 1, 2, … in pattern order
+/// (`order` receives the old numbers).
+fn regroup(h: &Hir, ids: &[usize], order: &mut Vec<usize>) -> Hir {
+    match h.kind() {
+        HirKind::Capture(c) if ids.contains(&(c.index as usize)) => {
+            order.push(c.index as usize);
+            let index = order.len() as u32;
+            let sub = regroup(&c.sub, ids, order);
+            Hir::capture(Capture {
+                index,
+                name: None,
+                sub: Box::new(sub),
+            })
+        }
+        HirKind::Capture(c) => regroup(&c.sub, ids, order),
+        HirKind::Concat(v) => Hir::concat(v.iter().map(|x| regroup(x, ids, order)).collect()),
+        HirKind::Alternation(v) => {
+            Hir::alternation(v.iter().map(|x| regroup(x, ids, order)).collect())
+        }
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            min: r.min,
+            max: r.max,
+            greedy: r.greedy,
+            sub: Box::new(regroup(&r.sub, ids, order)),
+        }),
+        _ => h.clone(),
+    }
+}
