@@ -543,7 +543,9 @@ fn syslog_rest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::date::template::{pattern_template, year_prefixes, BuildCtx, DEFAULT_PATTERNS};
+    use crate::date::template::{
+        pattern_template, year_prefixes, BuildCtx, Compile, DEFAULT_PATTERNS,
+    };
     use proptest::prelude::*;
 
     struct Reference {
@@ -555,8 +557,12 @@ mod tests {
     fn reference() -> Reference {
         let ctx = BuildCtx::new(2026);
         let t = |i: usize| {
-            pattern_template(&format!("{{^LN-BEG}}{}", DEFAULT_PATTERNS[i]), &ctx)
-                .expect("template")
+            pattern_template(
+                &format!("{{^LN-BEG}}{}", DEFAULT_PATTERNS[i]),
+                &ctx,
+                Compile::Eager,
+            )
+            .expect("template")
         };
         Reference {
             iso: t(0),
@@ -567,13 +573,13 @@ mod tests {
 
     /// What the fancy-regex reference says, in the fast path's terms.
     fn by_regex(t: &crate::date::template::Template, line: &str) -> Fast {
-        match t.regex.captures(line).expect("regex runs") {
+        let re = t.regex().expect("default template compiles");
+        match re.captures(line).expect("regex runs") {
             None => Fast::NoMatch,
             Some(c) => {
                 let g0 = c.get(0).expect("group 0");
                 let g1 = c.get(1).expect("group 1");
-                let groups = t
-                    .regex
+                let groups = re
                     .capture_names()
                     .flatten()
                     .filter_map(|n| c.name(n).map(|v| (n, v.as_str())));

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use convert::{Converter, Fields};
-use template::{BuildCtx, Kind, Template, LINE_BEGIN};
+use template::{BuildCtx, Compile, Kind, Template, LINE_BEGIN};
 
 pub use tz::parse_timezone;
 
@@ -140,14 +140,22 @@ impl Builder {
         }
     }
 
-    fn get_pattern(&mut self, pattern: &str, key: Option<&str>) -> Result<usize, DateError> {
+    /// The template for `pattern` (cached by `key`). `when`: [`Compile::Lazy`] only for the
+    /// built-in defaults, whose regexes are known to compile; anything derived from a user's
+    /// datepattern is compiled now so that an error surfaces while building.
+    fn get_pattern(
+        &mut self,
+        pattern: &str,
+        key: Option<&str>,
+        when: Compile,
+    ) -> Result<usize, DateError> {
         let key = key
             .map(str::to_string)
             .unwrap_or_else(|| cache_key(pattern));
         if let Some(&id) = self.cache.get(&key) {
             return Ok(id);
         }
-        let t = template::pattern_template(pattern, &self.ctx)?;
+        let t = template::pattern_template(pattern, &self.ctx, when)?;
         self.templates.push(t);
         let id = self.templates.len() - 1;
         self.cache.insert(key, id);
@@ -156,12 +164,17 @@ impl Builder {
 
     /// fail2ban's `_getAnchoredTemplate`: a copy of template `id` whose pattern (or, for
     /// EPOCH/TAI64N, name) is rewritten by `wrap`.
-    fn wrapped(&mut self, id: usize, wrap: &dyn Fn(&str) -> String) -> Result<usize, DateError> {
+    fn wrapped(
+        &mut self,
+        id: usize,
+        wrap: &dyn Fn(&str) -> String,
+        when: Compile,
+    ) -> Result<usize, DateError> {
         let t = &self.templates[id];
         let name = wrap(&t.name);
         match t.pattern.clone() {
-            Some(p) => self.get_pattern(&wrap(&p), None),
-            None => self.get_pattern(&name, None),
+            Some(p) => self.get_pattern(&wrap(&p), None, when),
+            None => self.get_pattern(&name, None, when),
         }
     }
 
@@ -173,10 +186,10 @@ impl Builder {
         let mut plain = Vec::new();
         let mut anchored = Vec::new();
         for p in template::DEFAULT_PATTERNS {
-            let id = self.get_pattern(p, None)?;
+            let id = self.get_pattern(p, None, Compile::Lazy)?;
             let name = self.templates[id].name.clone();
             if !name.starts_with("{^LN-BEG}") && !name.starts_with('^') {
-                let a = self.wrapped(id, &|s| format!("{{^LN-BEG}}{s}"))?;
+                let a = self.wrapped(id, &|s| format!("{{^LN-BEG}}{s}"), Compile::Lazy)?;
                 if self.templates[a].name != name {
                     self.templates[a].weight = 100.0;
                     anchored.push(a);
@@ -217,9 +230,12 @@ impl Builder {
                 continue;
             }
             let id = match pre {
-                Some(pre) => self.wrapped(id, &|s| {
-                    template::replace_date_placeholder(pre, &template::unbound_pattern(s))
-                })?,
+                // The user's `{DATE}` context can break the regex: compile now.
+                Some(pre) => self.wrapped(
+                    id,
+                    &|s| template::replace_date_placeholder(pre, &template::unbound_pattern(s)),
+                    Compile::Eager,
+                )?,
                 None => id,
             };
             self.append(id, ignore_dup)?;
@@ -245,9 +261,9 @@ impl Builder {
                     return self.add_defaults(false, Some(pattern), false);
                 }
                 if key == "{NONE}" {
-                    self.get_pattern("{UNB}^", Some(&key))?
+                    self.get_pattern("{UNB}^", Some(&key), Compile::Eager)?
                 } else {
-                    self.get_pattern(pattern, Some(&key))?
+                    self.get_pattern(pattern, Some(&key), Compile::Eager)?
                 }
             }
         };
@@ -444,7 +460,7 @@ impl DateDetector {
         }
         // A backtrack-limit error counts as "no match" rather than aborting the scan.
         let caps = t
-            .regex
+            .regex()?
             .captures_from_pos(&line[..to], from)
             .ok()
             .flatten()?;
@@ -647,7 +663,11 @@ impl DateDetector {
             match (&t.kind, &m.data) {
                 (Kind::Pattern, Data::Fast(f)) => self.conv.unix_time(f),
                 (Kind::Pattern, Data::Re(c)) => {
-                    let names = t.regex.capture_names().flatten();
+                    // `Data::Re` comes from this template's regex, so it is compiled.
+                    let names = t
+                        .regex()
+                        .into_iter()
+                        .flat_map(|r| r.capture_names().flatten());
                     let groups = names.filter_map(|n| c.name(n).map(|v| (n, v.as_str())));
                     let f = Fields::from_groups(groups);
                     self.conv.unix_time(&f)

@@ -3,6 +3,14 @@
 //! (spec section 4.2/4.3). The string transformations are re-implemented by hand; the resulting
 //! Python regex is then lightly translated and compiled with fancy-regex, which is the exact
 //! (reference) matching engine.
+//!
+//! Compiling is the expensive part (tens of milliseconds for the 31 defaults, mostly the Unicode
+//! classes of `(?iu)` and `\w`), while a real log only ever searches one or two templates with
+//! a regex. So a template built from one of the built-in default patterns compiles its regex
+//! lazily on first use ([`Template::regex`]); one built from a user's datepattern compiles
+//! eagerly, so that a bad pattern is still an error when the detector is built.
+
+use std::sync::OnceLock;
 
 use super::DateError;
 
@@ -54,7 +62,9 @@ pub(crate) enum FastKind {
     SyslogLineBegin,
 }
 
-/// One compiled date template.
+/// One date template. Its regex is compiled at most once per process: the template lives in
+/// an `Arc` shared by every clone of the detector, and the `OnceLock` makes the first use
+/// thread-safe.
 #[derive(Debug)]
 pub(crate) struct Template {
     pub name: String,
@@ -62,7 +72,9 @@ pub(crate) struct Template {
     pub pattern: Option<String>,
     /// The final regex in Python syntax, exactly as fail2ban builds it.
     pub regex_src: String,
-    pub regex: fancy_regex::Regex,
+    /// The compiled regex (None: it failed to compile, which only a broken built-in default
+    /// could do; user patterns are compiled when built). Read it through [`Template::regex`].
+    regex: OnceLock<Option<fancy_regex::Regex>>,
     pub flags: u8,
     pub weight: f64,
     pub kind: Kind,
@@ -73,6 +85,41 @@ impl Template {
     pub(crate) fn anchored(&self) -> bool {
         self.flags & (LINE_BEGIN | LINE_END) != 0
     }
+
+    /// True once the regex has been compiled (tests check the defaults stay lazy).
+    #[cfg(test)]
+    pub(crate) fn is_compiled(&self) -> bool {
+        self.regex.get().is_some()
+    }
+
+    /// The compiled regex, compiling it on first use. None only if a lazily built template
+    /// does not compile (a unit test compiles every default, so this does not happen); the
+    /// template then never matches, rather than aborting a scan.
+    pub(crate) fn regex(&self) -> Option<&fancy_regex::Regex> {
+        self.regex
+            .get_or_init(|| compile(&self.name, &self.regex_src).ok())
+            .as_ref()
+    }
+}
+
+/// Compiles a template's Python regex with fancy-regex.
+fn compile(name: &str, regex_src: &str) -> Result<fancy_regex::Regex, DateError> {
+    fancy_regex::RegexBuilder::new(&translate_python_regex(regex_src))
+        .backtrack_limit(1_000_000)
+        .build()
+        .map_err(|e| DateError::Regex {
+            name: name.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+/// When a template's regex is compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compile {
+    /// Now, so that an error surfaces while building (user datepatterns).
+    Eager,
+    /// On first use (the known-good built-in defaults and their anchored copies).
+    Lazy,
 }
 
 /// Context needed to build templates: the `%ExY` year class depends on the current year.
@@ -490,7 +537,11 @@ const LEPOCH_RE: &str = r"\d{10,11}(?:\d{3}(?:\.\d{1,6}|\d{3})?)?";
 
 /// Builds the template for one pattern, dispatching on its key like fail2ban's
 /// `_getPatternTemplate` (key = the pattern, upper-cased when it holds no `%`).
-pub(crate) fn pattern_template(pattern: &str, ctx: &BuildCtx) -> Result<Template, DateError> {
+pub(crate) fn pattern_template(
+    pattern: &str,
+    ctx: &BuildCtx,
+    when: Compile,
+) -> Result<Template, DateError> {
     let key = if pattern.contains('%') {
         pattern.to_string()
     } else {
@@ -510,7 +561,7 @@ pub(crate) fn pattern_template(pattern: &str, ctx: &BuildCtx) -> Result<Template
             body.push_str(&pattern[last..]);
             let mut name = pattern.to_string();
             let (re, flags) = set_regex(&format!("({body})"), WordBegin::Word, true, &mut name);
-            return finish(name, None, re, flags, Kind::Epoch { long, group: 2 });
+            return finish(name, None, re, flags, Kind::Epoch { long, group: 2 }, when);
         }
         let base = if long { "LEPOCH" } else { "EPOCH" };
         if key == base || key == format!("{{^LN-BEG}}{base}") || key == format!("^{base}") {
@@ -524,7 +575,7 @@ pub(crate) fn pattern_template(pattern: &str, ctx: &BuildCtx) -> Result<Template
                 let src = r"((?P<square>(?<=^\[))?%E)(?(square)(?=\]))".replace("%E", ere);
                 set_regex(&src, WordBegin::Start, true, &mut name)
             };
-            return finish(name, None, re, flags, Kind::Epoch { long, group: 1 });
+            return finish(name, None, re, flags, Kind::Epoch { long, group: 1 }, when);
         }
     }
     if key == "TAI64N" || key == "{^LN-BEG}TAI64N" || key == "^TAI64N" {
@@ -535,13 +586,17 @@ pub(crate) fn pattern_template(pattern: &str, ctx: &BuildCtx) -> Result<Template
         };
         let mut name = "TAI64N".to_string();
         let (re, flags) = set_regex("@[0-9a-f]{24}", wb, true, &mut name);
-        return finish(name, None, re, flags, Kind::Tai64n);
+        return finish(name, None, re, flags, Kind::Tai64n, when);
     }
-    regex_pattern_template(pattern, ctx)
+    regex_pattern_template(pattern, ctx, when)
 }
 
 /// fail2ban's `DatePatternRegex.setRegex`.
-fn regex_pattern_template(pattern: &str, ctx: &BuildCtx) -> Result<Template, DateError> {
+fn regex_pattern_template(
+    pattern: &str,
+    ctx: &BuildCtx,
+    when: Compile,
+) -> Result<Template, DateError> {
     let orig = pattern;
     let mut p = pattern;
     let (mut wb, mut we) = (WordBegin::Word, true);
@@ -569,7 +624,7 @@ fn regex_pattern_template(pattern: &str, ctx: &BuildCtx) -> Result<Template, Dat
         regex.insert_str(0, "(?iu)");
     }
     let (re, flags) = set_regex(&regex, wb, we, &mut name);
-    finish(name, Some(orig.to_string()), re, flags, Kind::Pattern)
+    finish(name, Some(orig.to_string()), re, flags, Kind::Pattern, when)
 }
 
 fn finish(
@@ -578,15 +633,12 @@ fn finish(
     regex_src: String,
     flags: u8,
     kind: Kind,
+    when: Compile,
 ) -> Result<Template, DateError> {
-    let translated = translate_python_regex(&regex_src);
-    let regex = fancy_regex::RegexBuilder::new(&translated)
-        .backtrack_limit(1_000_000)
-        .build()
-        .map_err(|e| DateError::Regex {
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
+    let regex = match when {
+        Compile::Eager => OnceLock::from(Some(compile(&name, &regex_src)?)),
+        Compile::Lazy => OnceLock::new(),
+    };
     let fast = match (pattern.as_deref(), &kind) {
         (Some(p), Kind::Pattern) if p == format!("{{^LN-BEG}}{}", DEFAULT_PATTERNS[0]) => {
             Some(FastKind::IsoLineBegin)
@@ -741,7 +793,12 @@ mod tests {
 
     #[test]
     fn default_iso_template_regex_and_name() {
-        let t = pattern_template(&format!("{{^LN-BEG}}{}", DEFAULT_PATTERNS[0]), &ctx()).unwrap();
+        let t = pattern_template(
+            &format!("{{^LN-BEG}}{}", DEFAULT_PATTERNS[0]),
+            &ctx(),
+            Compile::Eager,
+        )
+        .unwrap();
         assert_eq!(
             t.name,
             r"{^LN-BEG}ExYear(?P<_sep>[-/.])Month(?P=_sep)Day(?:T|  ?)24hour:Minute:Second(?:[.,]Microseconds)?(?:\s*Zone offset)?"
@@ -756,7 +813,7 @@ mod tests {
 
     #[test]
     fn none_pattern_is_empty_line_start_group() {
-        let t = pattern_template("{UNB}^", &ctx()).unwrap();
+        let t = pattern_template("{UNB}^", &ctx(), Compile::Eager).unwrap();
         assert_eq!(t.regex_src, "^()");
         assert_eq!(t.name, "^");
         assert!(t.anchored());
@@ -764,14 +821,14 @@ mod tests {
 
     #[test]
     fn star_markers_disable_boundaries() {
-        let t = pattern_template("**%H:%M**", &ctx()).unwrap();
+        let t = pattern_template("**%H:%M**", &ctx(), Compile::Eager).unwrap();
         assert_eq!(t.regex_src, r"((?P<H>[0-1]?\d|2[0-3]):(?P<M>[0-5]?\d))");
     }
 
     #[test]
     fn unknown_percent_is_an_error() {
-        assert!(pattern_template("%Q", &ctx()).is_err());
-        assert!(pattern_template("100%", &ctx()).is_err());
+        assert!(pattern_template("%Q", &ctx(), Compile::Eager).is_err());
+        assert!(pattern_template("100%", &ctx(), Compile::Eager).is_err());
     }
 
     #[test]

@@ -84,6 +84,48 @@ fn invalid_patterns_and_zones() {
     assert_eq!(describe_datepattern("EPOCH").unwrap(), "EPOCH : Epoch");
 }
 
+#[test]
+fn default_templates_compile_lazily_and_all_compile() {
+    for dp in [None, Some("{^LN-BEG}"), Some("{DEFAULT}")] {
+        let d = DateDetector::new(dp, opts()).unwrap();
+        assert!(!d.templates.is_empty());
+        assert!(
+            d.templates.iter().all(|t| !t.is_compiled()),
+            "datepattern {dp:?}: a default template was compiled while building"
+        );
+        // A broken default must fail here, not silently never match in a run.
+        for t in d.templates.iter() {
+            assert!(t.regex().is_some(), "{}: {}", t.name, t.regex_src);
+            assert!(t.is_compiled());
+        }
+    }
+    // The shared `Arc` means one compilation serves every clone.
+    let a = DateDetector::new(None, opts()).unwrap();
+    let mut b = a.clone();
+    assert!(b.detect("x 23/01/2005 21:59:59 y").is_some());
+    assert!(a.templates.iter().any(|t| t.is_compiled()));
+}
+
+#[test]
+fn user_patterns_compile_eagerly() {
+    // Bad regexes from a user's datepattern are errors when the detector is built.
+    for p in ["%Y-(%m", "({DATE}", "%H:%M\n[%Y"] {
+        assert!(
+            matches!(
+                DateDetector::new(Some(p), opts()),
+                Err(DateError::Regex { .. })
+            ),
+            "{p:?}"
+        );
+        assert!(
+            matches!(describe_datepattern(p), Err(DateError::Regex { .. })),
+            "{p:?}"
+        );
+    }
+    let d = DateDetector::new(Some("%Y-%m-%d\n^x {DATE}"), opts()).unwrap();
+    assert!(d.order.iter().all(|e| d.templates[e.id].is_compiled()));
+}
+
 /// Datepattern values whose template lists are compared with fail2ban's own classes.
 const PATTERNS: &[&str] = &[
     "",
