@@ -27,6 +27,11 @@
 //!   escapes, `(?P<n>`/`(?P=n)`, `(?(n)y|n)`; Rust-only syntax (`&&`, `--`, `~~` in classes,
 //!   `\<`) never reaches Rust because every class item is printed as an escaped code point.
 //! - not supported (error): `\N{...}`, the `L` flag, `(?x)` other than at the start.
+//!
+//! Before printing the exact targets, a negative look-ahead `(?!w s)` directly before a
+//! repetition of a character set containing `w` but not `s`, itself directly before an `s`,
+//! is replaced by an equivalent regular expression (`rewrite_except_word`; fail2ban's
+//! asterisk `SecurityEvent` failregex has two). The superset targets print the parsed tree.
 
 use std::fmt::Write as _;
 
@@ -94,11 +99,13 @@ enum Node {
         ascii: bool,
     },
     Perl(Perl, bool /*neg*/, bool /*ascii*/),
-    /// The single-character set `set` (a case-sensitive `Class` or a `Perl`) without `ch`;
-    /// only made by [`rewrite_except_word`] (Python has no syntax for it).
+    /// The single-character set `set` (a case-sensitive `Class` or a `Perl`) without the
+    /// characters `lo..=hi`; only made by [`rewrite_except_word`] (Python has no syntax for
+    /// it).
     ClassMinus {
         set: Box<Node>,
-        ch: char,
+        lo: char,
+        hi: char,
     },
     Bol(bool /*multiline*/),
     Eol(bool /*multiline*/),
@@ -1137,7 +1144,111 @@ impl ExceptWord<'_> {
             // The repetition can never take `w`: the look-ahead always holds.
             return self.repeat(self.min, self.max).unwrap_or(Node::Empty);
         }
+        if self.min <= 1 && self.max.is_none() && self.word.iter().all(char::is_ascii) {
+            return self.compact();
+        }
         self.except_word(0).unwrap_or(Node::Empty)
+    }
+
+    /// `C+` (or `C*` when `min` is 0) without the ASCII word `w = c1..cn`, with `C` written
+    /// only three times: Unicode classes are large automata (`\w` is some 700 NFA states),
+    /// so [`ExceptWord::except_word`], which repeats `C` twice per character of `w`, makes
+    /// regex-automata slower than fancy-regex on the original. A string other than `w` either
+    /// - leaves `w` at some position `k` through a non-ASCII character: `Q N C*`, where
+    ///   `Q` is `c1..ck` for any `k < n` and `N` the non-ASCII part of `C` (`w` is ASCII);
+    /// - leaves it through an ASCII character other than `c(k+1)`, or goes on after all of
+    ///   `w`: `T C*` with `T = A1 | c1 (A2 | c2 (… (An | cn C)))`, `Ak` the ASCII characters
+    ///   of `C` other than `ck` (exact: [`set_contains`] decides every ASCII character);
+    /// - is a non-empty proper prefix of `w` (`P`), or empty when `min` is 0.
+    fn compact(&self) -> Node {
+        let w = &self.word;
+        let n = w.len();
+        let lit = |c: char| Node::Lit(c, false);
+        let opt = |x: Node| Node::Repeat {
+            node: Box::new(Node::Group(Box::new(x))),
+            min: 0,
+            max: Some(1),
+            kind: RepKind::Greedy,
+        };
+        // `c1 (c2 (… (c(n-1))?…)?)?` without the last `?`: the non-empty proper prefixes.
+        let prefixes = (n >= 2).then(|| {
+            let mut p = lit(w[n - 2]);
+            for &c in w[..n - 2].iter().rev() {
+                p = Node::Concat(vec![lit(c), opt(p)]);
+            }
+            p
+        });
+        let mut starts = Vec::new();
+        if self.has_non_ascii() {
+            let non_ascii = Node::ClassMinus {
+                set: Box::new(self.set.clone()),
+                lo: '\0',
+                hi: '\x7f',
+            };
+            starts.push(match &prefixes {
+                Some(p) => Node::Concat(vec![opt(p.clone()), non_ascii]),
+                None => non_ascii,
+            });
+        }
+        let mut t = Node::Concat(vec![lit(w[n - 1]), self.set.clone()]);
+        for k in (0..n).rev() {
+            if k < n - 1 {
+                t = Node::Concat(vec![lit(w[k]), Node::Group(Box::new(t))]);
+            }
+            if let Some(a) = self.ascii_except(w[k]) {
+                t = Node::Alt(vec![a, t]);
+            }
+        }
+        starts.push(t);
+        let mut alts = vec![Node::Concat(vec![
+            Node::Alt(starts),
+            Node::Repeat {
+                node: Box::new(self.set.clone()),
+                min: 0,
+                max: None,
+                kind: self.kind,
+            },
+        ])];
+        alts.extend(prefixes);
+        if self.min == 0 {
+            alts.push(Node::Empty);
+        }
+        Node::Alt(alts)
+    }
+
+    /// The ASCII characters of `C` other than `c`, as a class (`None` when there are none).
+    fn ascii_except(&self, c: char) -> Option<Node> {
+        let mut items: Vec<ClassItem> = Vec::new();
+        for x in (0u8..0x80).map(char::from) {
+            if x == c || set_contains(self.set, x) != Some(true) {
+                continue;
+            }
+            match items.last_mut() {
+                Some(ClassItem::Range(_, hi)) if (*hi as u32) + 1 == x as u32 => *hi = x,
+                _ => items.push(ClassItem::Range(x, x)),
+            }
+        }
+        (!items.is_empty()).then_some(Node::Class {
+            items,
+            neg: false,
+            icase: false,
+            ascii: false,
+        })
+    }
+
+    /// `C` may contain non-ASCII characters (conservative: true unless it is certainly
+    /// ASCII-only).
+    fn has_non_ascii(&self) -> bool {
+        match self.set {
+            Node::Perl(_, neg, ascii) => *neg || !*ascii,
+            Node::Class {
+                items, neg: false, ..
+            } => items.iter().any(|it| match it {
+                ClassItem::Range(_, hi) => !hi.is_ascii(),
+                ClassItem::Perl(_, _) => true,
+            }),
+            _ => true,
+        }
     }
 
     /// `C{lo,hi}`, or `None` for `C{0}` (the caller drops the branch).
@@ -1171,7 +1282,8 @@ impl ExceptWord<'_> {
         }
         let other = Node::ClassMinus {
             set: Box::new(self.set.clone()),
-            ch: c,
+            lo: c,
+            hi: c,
         };
         alts.push(
             match self.repeat(min_rest.saturating_sub(1), self.max.map(|x| x - done - 1)) {
@@ -1315,7 +1427,9 @@ fn can_newline(n: &Node, groups: &[(usize, &Node)]) -> bool {
         Node::Dot(s) => *s,
         Node::Class { items, neg, .. } => class_has_newline(items) != *neg,
         Node::Perl(p, neg, _) => (*p == Perl::Space) != *neg,
-        Node::ClassMinus { set, ch } => *ch != '\n' && can_newline(set, groups),
+        Node::ClassMinus { set, lo, hi } => {
+            !(*lo..=*hi).contains(&'\n') && can_newline(set, groups)
+        }
         Node::Capture(_, b) | Node::Group(b) | Node::Atomic(b) => can_newline(b, groups),
         Node::Backref(g) => groups.iter().any(|(i, b)| i == g && can_newline(b, groups)),
         Node::Cond { yes, no, .. } => can_newline(yes, groups) || can_newline(no, groups),
@@ -1455,13 +1569,17 @@ impl Emitter<'_> {
                 self.perl_item(*p, *neg, *ascii, true);
                 self.out.push(']');
             }
-            Node::ClassMinus { set, ch } => {
+            Node::ClassMinus { set, lo, hi } => {
                 // `set` prints as a bracketed class (it is never case-insensitive), so it
                 // nests in a Rust class intersection (fancy-regex passes classes through).
                 self.out.push('[');
                 self.node(set);
                 self.out.push_str("&&[^");
-                push_cp(&mut self.out, *ch);
+                push_cp(&mut self.out, *lo);
+                if lo != hi {
+                    self.out.push('-');
+                    push_cp(&mut self.out, *hi);
+                }
                 self.out.push_str("]]");
             }
             Node::Bol(m) => {
@@ -1876,7 +1994,9 @@ mod tests {
             r"(?!é=)[éa]+=",
             r#"^S="(?:F|I)"(?:(?:,(?!ab=)\w+="[^"]*")*|.*?),ab="(\w+)"(?:,(?!ab=)\w+="[^"]*")*$"#,
         ];
-        let alphabet = ["a", "b", "c", "=", ",", "\"", "_", "1", "é", "A", "x", " "];
+        let alphabet = [
+            "a", "b", "c", "=", ",", "\"", "_", "1", "é", "A", "x", " ", "²", "€",
+        ];
         let hays = haystacks(&alphabet, 1500, 12);
         let fixed = [
             "ab=", "a=", "abc=", "abcd=", "b=", "=", ",ab=,a=", "xab=", "xa=", "ab", "aab=",
@@ -1953,6 +2073,14 @@ mod tests {
         let p = super::super::tags::expand_tags(raw, super::super::UseDns::Warn).unwrap();
         let tr = t(&p);
         assert!(tr.is_regular(), "{:?}", tr.non_regular);
+        // The compact form keeps the automaton small (the per-character form of
+        // `ExceptWord::except_word` made 19k states, slower than fancy-regex).
+        let regular = tr.emit(Target::Regular).unwrap();
+        let states = regex_automata::nfa::thompson::NFA::new(&regular)
+            .unwrap()
+            .states()
+            .len();
+        assert!(states < 5000, "{states} NFA states");
         let mut hays = Vec::new();
         for line in log.lines() {
             let Some(at) = line.find("SecurityEvent=") else {
