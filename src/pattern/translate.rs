@@ -27,6 +27,11 @@
 //!   escapes, `(?P<n>`/`(?P=n)`, `(?(n)y|n)`; Rust-only syntax (`&&`, `--`, `~~` in classes,
 //!   `\<`) never reaches Rust because every class item is printed as an escaped code point.
 //! - not supported (error): `\N{...}`, the `L` flag, `(?x)` other than at the start.
+//!
+//! Before printing the exact targets, a negative look-ahead `(?!w s)` directly before a
+//! repetition of a character set containing `w` but not `s`, itself directly before an `s`,
+//! is replaced by an equivalent regular expression (`rewrite_except_word`; fail2ban's
+//! asterisk `SecurityEvent` failregex has two). The superset targets print the parsed tree.
 
 use std::fmt::Write as _;
 
@@ -94,6 +99,14 @@ enum Node {
         ascii: bool,
     },
     Perl(Perl, bool /*neg*/, bool /*ascii*/),
+    /// The single-character set `set` (a case-sensitive `Class` or a `Perl`) without the
+    /// characters `lo..=hi`; only made by [`rewrite_except_word`] (Python has no syntax for
+    /// it).
+    ClassMinus {
+        set: Box<Node>,
+        lo: char,
+        hi: char,
+    },
     Bol(bool /*multiline*/),
     Eol(bool /*multiline*/),
     StartText,
@@ -138,7 +151,11 @@ pub enum Target {
 /// A parsed Python pattern, printable for every [`Target`].
 #[derive(Debug, Clone)]
 pub struct Translated {
+    /// The tree printed for the exact targets, after [`rewrite_except_word`].
     root: Node,
+    /// The tree as parsed, printed for the superset targets (look-arounds are deleted there
+    /// anyway, so the rewrite would only make the prefilter automaton bigger).
+    original: Node,
     /// Capture group names by group index (index 0 is the whole match, always `None`).
     pub group_names: Vec<Option<String>>,
     /// Constructs that need a backtracking engine (`None` when regular).
@@ -168,6 +185,20 @@ impl Translated {
     /// Prints the pattern for `target`. `Regular` on a non-regular pattern is an error.
     pub fn emit(&self, target: Target) -> Result<String, TranslateError> {
         self.emit_for(target, false)
+    }
+
+    /// The `Fancy` form of the tree as parsed (without [`rewrite_except_word`]).
+    #[cfg(test)]
+    fn emit_original_fancy(&self) -> String {
+        let mut e = Emitter {
+            target: Target::Fancy,
+            multiline_haystack: false,
+            groups: Vec::new(),
+            out: String::new(),
+        };
+        collect_groups(&self.original, &mut e.groups);
+        e.node(&self.original);
+        e.out
     }
 
     /// Has a non-MULTILINE `$` (end, or before a final `\n`): on a haystack of several lines
@@ -216,11 +247,15 @@ impl Translated {
             groups: Vec::new(),
             out: String::new(),
         };
-        collect_groups(&self.root, &mut e.groups);
+        let root = match target {
+            Target::Regular | Target::Fancy => &self.root,
+            Target::Superset | Target::Gate => &self.original,
+        };
+        collect_groups(root, &mut e.groups);
         if target == Target::Gate {
-            e.gate(&self.root);
+            e.gate(root);
         } else {
-            e.node(&self.root);
+            e.node(root);
         }
         Ok(e.out)
     }
@@ -238,7 +273,6 @@ pub fn translate(pattern: &str, multiline: bool) -> Result<Translated, Translate
         },
         names: vec![None],
         open: Vec::new(),
-        non_regular: Vec::new(),
         has_wb: false,
     };
     p.global_flags()?;
@@ -246,11 +280,15 @@ pub fn translate(pattern: &str, multiline: bool) -> Result<Translated, Translate
     if p.pos < p.chars.len() {
         return Err(p.err(")", "unbalanced parenthesis"));
     }
-    let mut non_regular = p.non_regular;
+    let original = root.clone();
+    let root = rewrite_except_word(root);
+    let mut non_regular = Vec::new();
+    collect_non_regular(&root, &mut non_regular);
     non_regular.sort_unstable();
     non_regular.dedup();
     Ok(Translated {
         root,
+        original,
         group_names: p.names,
         non_regular,
         has_word_boundary: p.has_wb,
@@ -264,7 +302,6 @@ struct Parser {
     names: Vec<Option<String>>,
     /// Groups currently open (Python forbids backreferences to them).
     open: Vec<usize>,
-    non_regular: Vec<&'static str>,
     has_wb: bool,
 }
 
@@ -440,7 +477,6 @@ impl Parser {
         let kind = if self.eat('?') {
             RepKind::Lazy
         } else if self.eat('+') {
-            self.non_regular.push("possessive quantifier");
             RepKind::Possessive
         } else {
             RepKind::Greedy
@@ -614,7 +650,6 @@ impl Parser {
         if self.open.contains(&n) {
             return Err(self.err(&text, "cannot refer to an open group"));
         }
-        self.non_regular.push("backreference");
         Ok(Node::Backref(n))
     }
 
@@ -742,11 +777,6 @@ impl Parser {
             }
             '=' | '!' => {
                 self.pos += 1;
-                self.non_regular.push(if c == '=' {
-                    "look-ahead"
-                } else {
-                    "negative look-ahead"
-                });
                 let body = self.group_body()?;
                 Ok(Node::Look {
                     ahead: true,
@@ -762,11 +792,6 @@ impl Parser {
                     _ => return Err(self.err("(?<", "unknown extension")),
                 };
                 self.pos += 1;
-                self.non_regular.push(if neg {
-                    "negative look-behind"
-                } else {
-                    "look-behind"
-                });
                 let body = self.group_body()?;
                 Ok(Node::Look {
                     ahead: false,
@@ -776,7 +801,6 @@ impl Parser {
             }
             '>' => {
                 self.pos += 1;
-                self.non_regular.push("atomic group");
                 let body = self.group_body()?;
                 Ok(Node::Atomic(Box::new(body)))
             }
@@ -794,7 +818,6 @@ impl Parser {
                         .position(|x| x.as_deref() == Some(name.as_str()))
                         .ok_or_else(|| self.err(&name, "unknown group name"))?
                 };
-                self.non_regular.push("conditional");
                 let yes = self.concat()?;
                 let no = if self.eat('|') {
                     self.concat()?
@@ -1003,6 +1026,400 @@ fn collect_groups<'a>(n: &'a Node, out: &mut Vec<(usize, &'a Node)>) {
     }
 }
 
+/// Constructs of `n` that need a backtracking engine.
+fn collect_non_regular(n: &Node, out: &mut Vec<&'static str>) {
+    match n {
+        Node::Look { ahead, neg, body } => {
+            out.push(match (ahead, neg) {
+                (true, false) => "look-ahead",
+                (true, true) => "negative look-ahead",
+                (false, false) => "look-behind",
+                (false, true) => "negative look-behind",
+            });
+            collect_non_regular(body, out);
+        }
+        Node::Backref(_) => out.push("backreference"),
+        Node::Atomic(b) => {
+            out.push("atomic group");
+            collect_non_regular(b, out);
+        }
+        Node::Cond { yes, no, .. } => {
+            out.push("conditional");
+            collect_non_regular(yes, out);
+            collect_non_regular(no, out);
+        }
+        Node::Repeat { node, kind, .. } => {
+            if *kind == RepKind::Possessive {
+                out.push("possessive quantifier");
+            }
+            collect_non_regular(node, out);
+        }
+        Node::Capture(_, b) | Node::Group(b) => collect_non_regular(b, out),
+        Node::Concat(v) | Node::Alt(v) => v.iter().for_each(|x| collect_non_regular(x, out)),
+        _ => {}
+    }
+}
+
+/// Removes the negative look-aheads of the shape `(?!w s)C{m,M}s…` (inside one
+/// concatenation) by an equivalent regular expression, everywhere in the tree.
+///
+/// Conditions (checked by [`except_word_parts`]): `C` is a single-character set, every
+/// character of the literal `w` (non-empty) is in `C`, the literal `s` is not in `C`, and the
+/// element after the repetition must begin with `s`. Then in any successful match the
+/// repetition consumes exactly the maximal run of `C` characters at the look-ahead's position
+/// (a shorter run is followed by a `C` character, not `s`; a longer one is impossible), so the
+/// three elements match from a position in at most one way, whatever the greediness. And the
+/// look-ahead then fails exactly when that run equals `w` (if the text starts with `w s`, the
+/// maximal run is `w` since `s` is not in `C`; if the run is `w`, `s` follows). Hence
+/// "look-ahead, repetition" is replaced by "`C` strings of the repetition's lengths other
+/// than `w`" ([`except_word`]), which matches the same text with the same single way through
+/// the rest of the pattern: the verdict and every capture span are unchanged (no group can be
+/// inside `C`).
+fn rewrite_except_word(n: Node) -> Node {
+    let b = |x: Box<Node>| Box::new(rewrite_except_word(*x));
+    match n {
+        Node::Capture(i, x) => Node::Capture(i, b(x)),
+        Node::Group(x) => Node::Group(b(x)),
+        Node::Atomic(x) => Node::Atomic(b(x)),
+        Node::Look { ahead, neg, body } => Node::Look {
+            ahead,
+            neg,
+            body: b(body),
+        },
+        Node::Cond { group, yes, no } => Node::Cond {
+            group,
+            yes: b(yes),
+            no: b(no),
+        },
+        Node::Repeat {
+            node,
+            min,
+            max,
+            kind,
+        } => Node::Repeat {
+            node: b(node),
+            min,
+            max,
+            kind,
+        },
+        Node::Alt(v) => Node::Alt(v.into_iter().map(rewrite_except_word).collect()),
+        Node::Concat(v) => {
+            let v: Vec<Node> = v.into_iter().map(rewrite_except_word).collect();
+            let mut out: Vec<Node> = Vec::with_capacity(v.len());
+            let mut i = 0;
+            while i < v.len() {
+                if let (Some(next), Some(after)) = (v.get(i + 1), v.get(i + 2)) {
+                    if let Some(parts) = except_word_parts(&v[i], next, after) {
+                        out.push(parts.regular());
+                        i += 2;
+                        continue;
+                    }
+                }
+                out.push(v[i].clone());
+                i += 1;
+            }
+            Node::Concat(out)
+        }
+        other => other,
+    }
+}
+
+/// The pieces of a rewritable `(?!w s)C{min,max}` followed by `s…` (see
+/// [`rewrite_except_word`]).
+struct ExceptWord<'a> {
+    set: &'a Node,
+    word: Vec<char>,
+    min: u32,
+    max: Option<u32>,
+    kind: RepKind,
+}
+
+impl ExceptWord<'_> {
+    /// The regular replacement of the look-ahead and the repetition.
+    fn regular(&self) -> Node {
+        let n = self.word.len();
+        let too_short = n < self.min as usize;
+        let too_long = self.max.is_some_and(|x| (x as usize) < n);
+        if too_short || too_long {
+            // The repetition can never take `w`: the look-ahead always holds.
+            return self.repeat(self.min, self.max).unwrap_or(Node::Empty);
+        }
+        if self.min <= 1 && self.max.is_none() && self.word.iter().all(char::is_ascii) {
+            return self.compact();
+        }
+        self.except_word(0).unwrap_or(Node::Empty)
+    }
+
+    /// `C+` (or `C*` when `min` is 0) without the ASCII word `w = c1..cn`, with `C` written
+    /// only three times: Unicode classes are large automata (`\w` is some 700 NFA states),
+    /// so [`ExceptWord::except_word`], which repeats `C` twice per character of `w`, makes
+    /// regex-automata slower than fancy-regex on the original. A string other than `w` either
+    /// - leaves `w` at some position `k` through a non-ASCII character: `Q N C*`, where
+    ///   `Q` is `c1..ck` for any `k < n` and `N` the non-ASCII part of `C` (`w` is ASCII);
+    /// - leaves it through an ASCII character other than `c(k+1)`, or goes on after all of
+    ///   `w`: `T C*` with `T = A1 | c1 (A2 | c2 (… (An | cn C)))`, `Ak` the ASCII characters
+    ///   of `C` other than `ck` (exact: [`set_contains`] decides every ASCII character);
+    /// - is a non-empty proper prefix of `w` (`P`), or empty when `min` is 0.
+    fn compact(&self) -> Node {
+        let w = &self.word;
+        let n = w.len();
+        let lit = |c: char| Node::Lit(c, false);
+        let opt = |x: Node| Node::Repeat {
+            node: Box::new(Node::Group(Box::new(x))),
+            min: 0,
+            max: Some(1),
+            kind: RepKind::Greedy,
+        };
+        // `c1 (c2 (… (c(n-1))?…)?)?` without the last `?`: the non-empty proper prefixes.
+        let prefixes = (n >= 2).then(|| {
+            let mut p = lit(w[n - 2]);
+            for &c in w[..n - 2].iter().rev() {
+                p = Node::Concat(vec![lit(c), opt(p)]);
+            }
+            p
+        });
+        let mut starts = Vec::new();
+        if self.has_non_ascii() {
+            let non_ascii = Node::ClassMinus {
+                set: Box::new(self.set.clone()),
+                lo: '\0',
+                hi: '\x7f',
+            };
+            starts.push(match &prefixes {
+                Some(p) => Node::Concat(vec![opt(p.clone()), non_ascii]),
+                None => non_ascii,
+            });
+        }
+        let mut t = Node::Concat(vec![lit(w[n - 1]), self.set.clone()]);
+        for k in (0..n).rev() {
+            if k < n - 1 {
+                t = Node::Concat(vec![lit(w[k]), Node::Group(Box::new(t))]);
+            }
+            if let Some(a) = self.ascii_except(w[k]) {
+                t = Node::Alt(vec![a, t]);
+            }
+        }
+        starts.push(t);
+        let mut alts = vec![Node::Concat(vec![
+            Node::Alt(starts),
+            Node::Repeat {
+                node: Box::new(self.set.clone()),
+                min: 0,
+                max: None,
+                kind: self.kind,
+            },
+        ])];
+        alts.extend(prefixes);
+        if self.min == 0 {
+            alts.push(Node::Empty);
+        }
+        Node::Alt(alts)
+    }
+
+    /// The ASCII characters of `C` other than `c`, as a class (`None` when there are none).
+    fn ascii_except(&self, c: char) -> Option<Node> {
+        let mut items: Vec<ClassItem> = Vec::new();
+        for x in (0u8..0x80).map(char::from) {
+            if x == c || set_contains(self.set, x) != Some(true) {
+                continue;
+            }
+            match items.last_mut() {
+                Some(ClassItem::Range(_, hi)) if (*hi as u32) + 1 == x as u32 => *hi = x,
+                _ => items.push(ClassItem::Range(x, x)),
+            }
+        }
+        (!items.is_empty()).then_some(Node::Class {
+            items,
+            neg: false,
+            icase: false,
+            ascii: false,
+        })
+    }
+
+    /// `C` may contain non-ASCII characters (conservative: true unless it is certainly
+    /// ASCII-only).
+    fn has_non_ascii(&self) -> bool {
+        match self.set {
+            Node::Perl(_, neg, ascii) => *neg || !*ascii,
+            Node::Class {
+                items, neg: false, ..
+            } => items.iter().any(|it| match it {
+                ClassItem::Range(_, hi) => !hi.is_ascii(),
+                ClassItem::Perl(_, _) => true,
+            }),
+            _ => true,
+        }
+    }
+
+    /// `C{lo,hi}`, or `None` for `C{0}` (the caller drops the branch).
+    fn repeat(&self, lo: u32, hi: Option<u32>) -> Option<Node> {
+        match (lo, hi) {
+            (_, Some(0)) => None,
+            (1, Some(1)) => Some(self.set.clone()),
+            _ => Some(Node::Repeat {
+                node: Box::new(self.set.clone()),
+                min: lo,
+                max: hi,
+                kind: self.kind,
+            }),
+        }
+    }
+
+    /// The `C` strings `t` with `k + len(t)` in `[min, max]` and `w[..k] + t != w`, where
+    /// `min <= len(w) <= max` (`None` when there are none). The branches start with distinct
+    /// characters (or are empty), so each string has one way through.
+    fn except_word(&self, k: usize) -> Option<Node> {
+        let n = self.word.len();
+        let done = k as u32;
+        let min_rest = self.min.saturating_sub(done);
+        if k == n {
+            return self.repeat(min_rest.max(1), self.max.map(|x| x - done));
+        }
+        let c = self.word[k];
+        let mut alts = Vec::new();
+        if let Some(rest) = self.except_word(k + 1) {
+            alts.push(Node::Concat(vec![Node::Lit(c, false), rest]));
+        }
+        let other = Node::ClassMinus {
+            set: Box::new(self.set.clone()),
+            lo: c,
+            hi: c,
+        };
+        alts.push(
+            match self.repeat(min_rest.saturating_sub(1), self.max.map(|x| x - done - 1)) {
+                Some(tail) => Node::Concat(vec![other, tail]),
+                None => other,
+            },
+        );
+        if min_rest == 0 {
+            alts.push(Node::Empty);
+        }
+        Some(if alts.len() == 1 {
+            alts.pop().unwrap_or(Node::Empty)
+        } else {
+            Node::Alt(alts)
+        })
+    }
+}
+
+/// Recognises `look`, `rep`, `after` as a rewritable shape (see [`rewrite_except_word`]).
+fn except_word_parts<'a>(look: &Node, rep: &'a Node, after: &Node) -> Option<ExceptWord<'a>> {
+    let Node::Look {
+        ahead: true,
+        neg: true,
+        body,
+    } = look
+    else {
+        return None;
+    };
+    let Node::Repeat {
+        node: set,
+        min,
+        max,
+        kind: kind @ (RepKind::Greedy | RepKind::Lazy),
+    } = rep
+    else {
+        return None;
+    };
+    let mut lit = Vec::new();
+    if !plain_literal(body, &mut lit) {
+        return None;
+    }
+    let (&s, word) = lit.split_last()?;
+    if word.is_empty() || first_char(after) != Some(s) {
+        return None;
+    }
+    if set_contains(set, s)? || !word.iter().all(|&c| set_contains(set, c) == Some(true)) {
+        return None;
+    }
+    Some(ExceptWord {
+        set,
+        word: word.to_vec(),
+        min: *min,
+        max: *max,
+        kind: *kind,
+    })
+}
+
+/// A character that a case-insensitive pattern still matches only as itself. Python folds
+/// some letters to non-ASCII ones (`k` to U+212A KELVIN SIGN, `s` to U+017F), so only ASCII
+/// non-letters are certain.
+fn caseless(c: char) -> bool {
+    c.is_ascii() && !c.is_ascii_alphabetic()
+}
+
+/// Appends the characters of `n` if it is a plain literal string (no case folding).
+fn plain_literal(n: &Node, out: &mut Vec<char>) -> bool {
+    match n {
+        Node::Lit(c, icase) if !*icase || caseless(*c) => {
+            out.push(*c);
+            true
+        }
+        Node::Group(b) => plain_literal(b, out),
+        Node::Concat(v) => v.iter().all(|x| plain_literal(x, out)),
+        _ => false,
+    }
+}
+
+/// The character every match of `n` starts with, if `n` must start with one literal
+/// (matched without case folding).
+fn first_char(n: &Node) -> Option<char> {
+    match n {
+        Node::Lit(c, icase) if !*icase || caseless(*c) => Some(*c),
+        Node::Group(b) | Node::Capture(_, b) => first_char(b),
+        Node::Concat(v) => first_char(v.first()?),
+        Node::Repeat { node, min, .. } if *min >= 1 => first_char(node),
+        _ => None,
+    }
+}
+
+/// Whether the single-character set `set` contains `c` with Python's semantics, or `None`
+/// when `set` is not such a set or the answer is not certain (case folding; a non-ASCII
+/// character against Unicode `\w`/`\d`/`\s`, whose Python tables this module only
+/// approximates by Rust's).
+fn set_contains(set: &Node, c: char) -> Option<bool> {
+    fn perl(p: Perl, ascii: bool, c: char) -> Option<bool> {
+        if !c.is_ascii() {
+            return if ascii { Some(false) } else { None };
+        }
+        Some(match p {
+            Perl::Digit => c.is_ascii_digit(),
+            Perl::Word => c.is_ascii_alphanumeric() || c == '_',
+            Perl::Space => {
+                matches!(c, '\t'..='\r' | ' ') || (!ascii && matches!(c, '\x1c'..='\x1f'))
+            }
+        })
+    }
+    match set {
+        Node::Perl(p, neg, ascii) => perl(*p, *ascii, c).map(|x| x != *neg),
+        Node::Class {
+            items,
+            neg,
+            icase: false,
+            ascii,
+        } => {
+            let mut unsure = false;
+            for it in items {
+                let hit = match it {
+                    ClassItem::Range(a, b) => Some(*a <= c && c <= *b),
+                    ClassItem::Perl(p, pneg) => perl(*p, *ascii, c).map(|x| x != *pneg),
+                };
+                match hit {
+                    Some(true) => return Some(!*neg),
+                    Some(false) => {}
+                    None => unsure = true,
+                }
+            }
+            if unsure {
+                None
+            } else {
+                Some(*neg)
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Can `n` consume a `\n`?
 fn can_newline(n: &Node, groups: &[(usize, &Node)]) -> bool {
     match n {
@@ -1010,6 +1427,9 @@ fn can_newline(n: &Node, groups: &[(usize, &Node)]) -> bool {
         Node::Dot(s) => *s,
         Node::Class { items, neg, .. } => class_has_newline(items) != *neg,
         Node::Perl(p, neg, _) => (*p == Perl::Space) != *neg,
+        Node::ClassMinus { set, lo, hi } => {
+            !(*lo..=*hi).contains(&'\n') && can_newline(set, groups)
+        }
         Node::Capture(_, b) | Node::Group(b) | Node::Atomic(b) => can_newline(b, groups),
         Node::Backref(g) => groups.iter().any(|(i, b)| i == g && can_newline(b, groups)),
         Node::Cond { yes, no, .. } => can_newline(yes, groups) || can_newline(no, groups),
@@ -1148,6 +1568,19 @@ impl Emitter<'_> {
                 self.out.push('[');
                 self.perl_item(*p, *neg, *ascii, true);
                 self.out.push(']');
+            }
+            Node::ClassMinus { set, lo, hi } => {
+                // `set` prints as a bracketed class (it is never case-insensitive), so it
+                // nests in a Rust class intersection (fancy-regex passes classes through).
+                self.out.push('[');
+                self.node(set);
+                self.out.push_str("&&[^");
+                push_cp(&mut self.out, *lo);
+                if lo != hi {
+                    self.out.push('-');
+                    push_cp(&mut self.out, *hi);
+                }
+                self.out.push_str("]]");
             }
             Node::Bol(m) => {
                 if !self.relaxed() {
@@ -1453,5 +1886,234 @@ mod tests {
         let tr = t(r"(?P<a>x)(y)(?P<b>z)");
         let names: Vec<_> = tr.names().collect();
         assert_eq!(names, vec![(1, "a"), (3, "b")]);
+    }
+
+    type Spans = Option<Vec<Option<(usize, usize)>>>;
+
+    /// The original tree through fancy-regex, the rewritten tree through regex-automata
+    /// (when regular) and through fancy-regex: compiled once, compared per haystack.
+    struct Agree {
+        p: String,
+        orig: fancy_regex::Regex,
+        regular: Option<regex_automata::meta::Regex>,
+        rewritten: fancy_regex::Regex,
+    }
+
+    impl Agree {
+        fn new(p: &str) -> Agree {
+            let tr = t(p);
+            Agree {
+                p: p.to_string(),
+                orig: fancy(&tr.emit_original_fancy()),
+                regular: tr
+                    .is_regular()
+                    .then(|| rx(&tr.emit(Target::Regular).unwrap())),
+                rewritten: fancy(&tr.emit(Target::Fancy).unwrap()),
+            }
+        }
+
+        fn fancy_spans(re: &fancy_regex::Regex, hay: &str) -> Spans {
+            let c = re
+                .captures(hay)
+                .unwrap_or_else(|e| panic!("{hay:?}: {e}"))?;
+            Some(
+                (0..c.len())
+                    .map(|i| c.get(i).map(|m| (m.start(), m.end())))
+                    .collect(),
+            )
+        }
+
+        /// Checks every engine on `hay`; returns whether the original matches.
+        fn check(&self, hay: &str) -> bool {
+            let want = Self::fancy_spans(&self.orig, hay);
+            if let Some(r) = &self.regular {
+                let mut caps = r.create_captures();
+                r.captures(hay, &mut caps);
+                let got = caps.is_match().then(|| {
+                    (0..caps.group_len())
+                        .map(|i| caps.get_group(i).map(|s| (s.start, s.end)))
+                        .collect::<Vec<_>>()
+                });
+                assert_eq!(got, want, "regular {} on {hay:?}", self.p);
+            }
+            let got = Self::fancy_spans(&self.rewritten, hay);
+            assert_eq!(got, want, "rewritten fancy {} on {hay:?}", self.p);
+            want.is_some()
+        }
+    }
+
+    /// Deterministic haystacks over `alphabet` (xorshift), lengths 0..=max_len.
+    fn haystacks(alphabet: &[&str], n: usize, max_len: u64) -> Vec<String> {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..n)
+            .map(|_| {
+                let len = next() % (max_len + 1);
+                let mut s: String = (0..len)
+                    .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                    .collect();
+                if next() % 2 == 0 {
+                    s.push('\n');
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn except_word_lookahead_becomes_regular() {
+        let cases = [
+            r"(?!ab=)\w+=",
+            r",(?!ab=)\w+=",
+            r"^(?:,(?!ab=)\w+=(\w*))*$",
+            r"^(?:,(?!ab=)\w+?=(\w*))*?$",
+            r"(?!ab=)\w*=",
+            r"x(?!ab=)\w*?=",
+            r"(?!abc=)\w{2,}=",
+            r"(?!abc=)\w{3,}=",
+            r"(?!abc=)\w{1,3}=",
+            r"(?!abc=)\w{2,5}?=",
+            r"(?!abc=)\w{3}=",
+            r"(?!ab=)\w{3,}=",
+            r"(?!abc=)\w{1,2}=",
+            r"(?!ab=)[a-c1]+=",
+            r#"(?!ab=)[^=,"]+="#,
+            r"(?!ab=)[^\W1]+=",
+            r"(?a)(?!ab=)\w+=",
+            r"(?!a_1=)\w+=",
+            r"(?!ab=)\w+(=(\w))",
+            r"(?!ab=)\w+(?:=\w)+",
+            r"(?i)(?!1_=)\w+=",
+            r"(?!ab=)\w+=(?!c)",
+            r"(?!a(?:b=))\w+=",
+            r"(?!é=)[éa]+=",
+            r#"^S="(?:F|I)"(?:(?:,(?!ab=)\w+="[^"]*")*|.*?),ab="(\w+)"(?:,(?!ab=)\w+="[^"]*")*$"#,
+        ];
+        let alphabet = [
+            "a", "b", "c", "=", ",", "\"", "_", "1", "é", "A", "x", " ", "²", "€",
+        ];
+        let hays = haystacks(&alphabet, 1500, 12);
+        let fixed = [
+            "ab=", "a=", "abc=", "abcd=", "b=", "=", ",ab=,a=", "xab=", "xa=", "ab", "aab=",
+        ];
+        for p in cases {
+            let tr = t(p);
+            let lookaheads_left = p.contains("=(?!c)");
+            assert_eq!(
+                tr.is_regular(),
+                !lookaheads_left,
+                "{p}: {:?} {}",
+                tr.non_regular,
+                tr.emit(Target::Fancy).unwrap()
+            );
+            let a = Agree::new(p);
+            for h in fixed
+                .iter()
+                .map(|s| s.to_string())
+                .chain(hays.iter().cloned())
+            {
+                a.check(&h);
+            }
+        }
+        let tr = t(r"(?!ab=)\w+=(?!c)");
+        assert_eq!(tr.non_regular, vec!["negative look-ahead"]);
+    }
+
+    #[test]
+    fn except_word_keeps_inexact_shapes() {
+        for p in [
+            r"(?!ab)\w+=",          // s = `b` is in C
+            r"(?!ab=)\w+:",         // something else follows
+            r"(?!ab=)\w+",          // nothing follows
+            r"(?!ab=)\w+(?:=|:)",   // an alternation follows
+            r"(?!a=b)\w+b",         // `=` of w is not in C
+            r"(?!=)\w+=",           // w empty
+            r"(?i)(?!ab=)\w+=",     // case folding
+            r"(?!ab=)(?i:\w+=)",    // the class is not the direct repetition... and folded
+            r"(?!ab=)[ab=]+=",      // s in C
+            r"(?!ab=)\w++=",        // possessive
+            r"(?=ab=)\w+=",         // positive look-ahead
+            r"(?!ab=)(\w)+=",       // a group inside the repetition
+            r"(?!é=)\w+=",          // Python's Unicode `\w` on non-ASCII is not decided here
+            r"(?!ab=)(?i:[a-z])+=", // folded class
+            r"(?<!ab=)\w+=",        // look-behind
+            r"(?!ab=)x\w+=",        // not adjacent
+        ] {
+            let tr = t(p);
+            assert!(!tr.is_regular(), "{p} became regular");
+            for h in ["ab=", "a=", "ab:", "Ab=", "abb", "ab", "xab="] {
+                m(p, &format!("{h}\n"));
+            }
+        }
+    }
+
+    /// The stock asterisk `SecurityEvent` failregex, read from /etc/fail2ban at run time, on
+    /// the content of fail2ban's sample log lines and variations of them.
+    #[test]
+    fn except_word_on_asterisk_security_events() {
+        let Ok(conf) = std::fs::read_to_string("/etc/fail2ban/filter.d/asterisk.conf") else {
+            return;
+        };
+        let Ok(log) = std::fs::read_to_string(
+            "/usr/lib/python3/dist-packages/fail2ban/tests/files/logs/asterisk",
+        ) else {
+            return;
+        };
+        let raw = conf
+            .lines()
+            .map(str::trim)
+            .map(|l| l.strip_prefix("failregex =").map_or(l, str::trim))
+            .find(|l| l.starts_with("^SecurityEvent="))
+            .expect("asterisk.conf has the SecurityEvent failregex");
+        let p = super::super::tags::expand_tags(raw, super::super::UseDns::Warn).unwrap();
+        let tr = t(&p);
+        assert!(tr.is_regular(), "{:?}", tr.non_regular);
+        // The compact form keeps the automaton small (the per-character form of
+        // `ExceptWord::except_word` made 19k states, slower than fancy-regex).
+        let regular = tr.emit(Target::Regular).unwrap();
+        let states = regex_automata::nfa::thompson::NFA::new(&regular)
+            .unwrap()
+            .states()
+            .len();
+        assert!(states < 5000, "{states} NFA states");
+        let mut hays = Vec::new();
+        for line in log.lines() {
+            let Some(at) = line.find("SecurityEvent=") else {
+                continue;
+            };
+            let content = &line[at..];
+            hays.push(content.to_string());
+            for (a, b) in [
+                (",RemoteAddress=", ",RemoteAddres="),
+                (",RemoteAddress=", ",RemoteAddressX="),
+                (",RemoteAddress=", ",XRemoteAddress="),
+                (",RemoteAddress=", ",remoteAddress="),
+                (",LocalAddress=", ",RemoteAddress="),
+                (
+                    ",Severity=",
+                    ",RemoteAddress=\"IPV4/UDP/9.9.9.9/5060\",Severity=",
+                ),
+                ("\",", "\" ,"),
+                ("SessionID", "Session-ID"),
+            ] {
+                hays.push(content.replacen(a, b, 1));
+            }
+            hays.push(format!("{content},RemoteAddress=\"IPV4/UDP/1.2.3.4/1\""));
+            hays.push(format!("{content},Remote=\"x\""));
+        }
+        assert!(hays.len() > 50);
+        let a = Agree::new(&p);
+        let mut matched = 0;
+        for h in &hays {
+            for hay in [h.clone(), format!("{h}\n")] {
+                matched += usize::from(a.check(&hay));
+            }
+        }
+        assert!(matched > 10, "only {matched} matches");
     }
 }
