@@ -163,6 +163,7 @@ pub fn build_scanner(
             .collect(),
         keep_events,
         chunk_size,
+        idle: Default::default(),
     })
 }
 

@@ -953,6 +953,15 @@ impl Engine {
         }
     }
 
+    /// Forgets what fail2ban keeps between lines (line buffers, mlfid cache, last prefregex
+    /// result) but keeps the automaton caches: a cache reused for an unrelated run of lines
+    /// then behaves like a new one, without rebuilding lazy DFA states.
+    pub fn reset_state(cache: &mut EngineCache) {
+        for st in &mut cache.states {
+            *st = FilterState::default();
+        }
+    }
+
     /// Searches `hay` with filter `fi`'s ignoreregexes (those `gate` lets through, by
     /// pattern id in the combined set) and records each hit like fail2ban-regex: every
     /// matching one with check-all, else only the first. True when any matched.

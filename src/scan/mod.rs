@@ -51,6 +51,10 @@ pub struct Scanner {
     pub keep_events: bool,
     /// Target chunk size in bytes; chunks end at a newline.
     pub chunk_size: usize,
+    /// Idle per-thread scratch spaces. Reused across chunks and files because the lazy
+    /// DFAs inside are expensive to warm up (a fresh cache per 4 MB chunk cost more than
+    /// the matching); their fail2ban state is reset for every chunk (see [`Scanner::with_worker`]).
+    pub(crate) idle: Mutex<Vec<Worker>>,
 }
 
 /// Outcome of one input.
@@ -66,7 +70,7 @@ pub struct FileReport {
 }
 
 /// Per-thread scratch space.
-struct Worker {
+pub(crate) struct Worker {
     caches: Vec<EngineCache>,
     quick: Vec<Option<QuickCache>>,
     outcome: LineOutcome,
@@ -93,6 +97,21 @@ impl Scanner {
             ip: String::new(),
             join: vec![(Vec::new(), false); self.groups.len()],
         }
+    }
+
+    /// Runs `f` with an idle worker (or a new one), its engine state reset so that the
+    /// result does not depend on which chunks it saw before, and puts it back.
+    fn with_worker<T>(&self, f: impl FnOnce(&mut Worker) -> T) -> T {
+        let popped = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let mut w = popped.unwrap_or_else(|| self.worker());
+        for c in &mut w.caches {
+            Engine::reset_state(c);
+        }
+        let out = f(&mut w);
+        if let Ok(mut v) = self.idle.lock() {
+            v.push(w);
+        }
+        out
     }
 
     fn empty_tally(&self, templates: usize) -> Tally {
@@ -252,15 +271,12 @@ impl Scanner {
         let chunks = split_chunks(data, self.chunk_size.max(1));
         let tallies: Vec<Tally> = chunks
             .par_iter()
-            .map_init(
-                || self.worker(),
-                |w, &(a, b)| {
-                    let mut dets = detectors.to_vec();
-                    let t = self.scan_chunk(w, &mut dets, file, &data[a..b]);
-                    progress((b - a) as u64);
-                    t
-                },
-            )
+            .map(|&(a, b)| {
+                let mut dets = detectors.to_vec();
+                let t = self.with_worker(|w| self.scan_chunk(w, &mut dets, file, &data[a..b]));
+                progress((b - a) as u64);
+                t
+            })
             .collect();
         let templates = template_count(detectors);
         let mut acc = self.empty_tally(templates);
@@ -334,9 +350,8 @@ impl Scanner {
                 let merger = &merger;
                 let dets = detectors.to_vec();
                 s.spawn(move |_| {
-                    let mut w = self.worker();
                     let mut dets = dets;
-                    let t = self.scan_chunk(&mut w, &mut dets, file, &buf);
+                    let t = self.with_worker(|w| self.scan_chunk(w, &mut dets, file, &buf));
                     progress(buf.len() as u64);
                     if let Ok(mut m) = merger.lock() {
                         m.push(this, t);

@@ -98,23 +98,29 @@ struct Capturer {
     split: Option<Split>,
 }
 
-/// A failregex `A R` cut before `R`, the top-level elements from the first one that holds
-/// an address group: the backtracker's cost grows with the text it walks, and `A` is most
-/// of the line (`Registration from '...' failed for '`).
+/// A failregex `A M B` cut around `M`, the top-level elements that hold the address
+/// groups: the backtracker's cost grows with the text it walks, and `A` and `B` are most of
+/// the line (`Registration from '...' failed for '` and `' - Wrong password`).
 ///
-/// Given the whole match `[0, e)` found by the DFA, an all-matches forward DFA of `A` gives
-/// every position where `A` can end; when there are several, the all-matches reverse DFA
-/// of `R` from `e` keeps those where `R` can start. When one position `p` is left, every
-/// parse of the match (the preferred one included) has `R` from `p`, and since the regex
-/// is regular (no backreference ties `R` to `A`), the preferred parse of `R` alone from `p`
-/// gives the groups. Otherwise the whole-match backtracker decides.
+/// Given the whole match `[0, e)` found by the DFA, all-matches DFAs walk each byte of it
+/// about once: `A` forward from 0 gives where `A` can end (when there are several, the
+/// reverse DFA of `MB` from `e` keeps those where the rest can start); `B` in reverse from
+/// `e` gives where `B` can start, and `M` forward from that single start `p` keeps those
+/// where `M` can end. When both cuts `p` and `q` are unique, every parse of the match (the
+/// preferred one included) has `M` on `[p, q)`, and since the regex is regular (nothing
+/// ties `M` to `A` or `B`) its groups are those of the preferred parse of `M` ending at
+/// `q`: `M\z` on the text cut at `q` (`M` has no look-around, so the cut changes nothing
+/// else). Otherwise the whole-match backtracker decides.
 #[derive(Debug)]
 struct Split {
     a: DFA,
-    /// Reverse DFA of `R`.
-    r_rev: DFA,
-    /// `R` with the address groups only, renumbered 1, 2, 3.
-    r: BoundedBacktracker,
+    /// Reverse DFA of `M B`.
+    mb_rev: DFA,
+    /// Reverse DFA of `B`.
+    b_rev: DFA,
+    m_fwd: DFA,
+    /// `M\z` with the address groups only, renumbered 1, 2, 3.
+    m: BoundedBacktracker,
     ip4: Option<usize>,
     ip6: Option<usize>,
     dns: Option<usize>,
@@ -124,8 +130,10 @@ struct Split {
 #[derive(Debug, Clone)]
 struct SplitCache {
     a: DfaCache,
-    r_rev: DfaCache,
-    r: BtCache,
+    mb_rev: DfaCache,
+    b_rev: DfaCache,
+    m_fwd: DfaCache,
+    m: BtCache,
     caps: Captures,
 }
 
@@ -276,9 +284,11 @@ impl Capturer {
             caps: self.bt.create_captures(),
             split: self.split.as_ref().map(|s| SplitCache {
                 a: s.a.create_cache(),
-                r_rev: s.r_rev.create_cache(),
-                r: s.r.create_cache(),
-                caps: s.r.create_captures(),
+                mb_rev: s.mb_rev.create_cache(),
+                b_rev: s.b_rev.create_cache(),
+                m_fwd: s.m_fwd.create_cache(),
+                m: s.m.create_cache(),
+                caps: s.m.create_captures(),
             }),
         }
     }
@@ -327,19 +337,31 @@ enum Narrow {
 
 impl Split {
     fn address(&self, c: &mut SplitCache, hay: &str, end: usize, raw_names: bool) -> Narrow {
-        let input = Input::new(hay).range(..end).anchored(Anchored::Yes);
-        let Some(ends_a) = all_matches(&self.a, &mut c.a, &input, Dir::Fwd, MAX_CUTS) else {
+        let whole = Input::new(hay).range(..end).anchored(Anchored::Yes);
+        let Some(ends_a) = all_matches(&self.a, &mut c.a, &whole, Dir::Fwd, MAX_CUTS) else {
             return Narrow::Wide;
         };
         let p = match ends_a.as_slice() {
             [p] => Some(*p),
-            _ => common(&self.r_rev, &mut c.r_rev, &input, Dir::Rev, &ends_a),
+            _ => common(&self.mb_rev, &mut c.mb_rev, &whole, Dir::Rev, &ends_a),
         };
         let Some(p) = p else {
             return Narrow::Wide;
         };
-        let input = Input::new(hay).range(p..end).anchored(Anchored::Yes);
-        if self.r.try_search(&mut c.r, &input, &mut c.caps).is_err() || !c.caps.is_match() {
+        let Some(starts_b) = all_matches(&self.b_rev, &mut c.b_rev, &whole, Dir::Rev, MAX_CUTS)
+        else {
+            return Narrow::Wide;
+        };
+        let from_p = Input::new(hay).range(p..end).anchored(Anchored::Yes);
+        let q = match starts_b.as_slice() {
+            [] => None,
+            _ => common(&self.m_fwd, &mut c.m_fwd, &from_p, Dir::Fwd, &starts_b),
+        };
+        let Some(q) = q else {
+            return Narrow::Wide;
+        };
+        let input = Input::new(&hay[..q]).range(p..).anchored(Anchored::Yes);
+        if self.m.try_search(&mut c.m, &input, &mut c.caps).is_err() || !c.caps.is_match() {
             return Narrow::Wide;
         }
         match pick_address(&c.caps, (self.ip4, self.ip6, self.dns), raw_names) {
@@ -618,27 +640,33 @@ fn capturer(hir: &Hir, rx: &Rx, anchored: bool) -> Option<Capturer> {
         ip6,
         dns,
         anchored,
-        split: split(hir, &ids, [ip4, ip6, dns]),
+        split: if std::env::var_os("NOSPLIT").is_some() { None } else { split(hir, &ids, [ip4, ip6, dns]) },
     })
 }
 
-/// The [`Split`] of `hir` before its first top-level element holding groups `ids`.
+/// The [`Split`] of `hir` around its top-level elements holding groups `ids`.
 fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Split> {
     let HirKind::Concat(parts) = hir.kind() else {
         return None;
     };
     let first = parts.iter().position(|p| has_group(p, ids))?;
-    if first == 0 {
+    let last = parts.iter().rposition(|p| has_group(p, ids))?;
+    let cat = |x: &[Hir]| Hir::concat(x.to_vec());
+    let (a, m, b) = (
+        cat(&parts[..first]),
+        cat(&parts[first..=last]),
+        cat(&parts[last + 1..]),
+    );
+    if !m.properties().look_set().is_empty() {
         return None;
     }
-    let a = Hir::concat(parts[..first].to_vec());
-    let r = Hir::concat(parts[first..].to_vec());
+    let mb = cat(&parts[first..]);
     // Address groups only, numbered in order; everything else becomes non-capturing.
     let mut renum = Vec::new();
-    let r_caps = regroup(&r, ids, &mut renum);
-    let r_nfa = thompson::Compiler::new()
+    let m_caps = regroup(&m, ids, &mut renum);
+    let m_nfa = thompson::Compiler::new()
         .configure(thompson::Config::new().utf8(false))
-        .build_from_hir(&r_caps)
+        .build_from_hir(&Hir::concat(vec![m_caps, Hir::look(Look::End)]))
         .ok()?;
     let new = |g: Option<usize>| g.and_then(|g| renum.iter().position(|&x| x == g).map(|i| i + 1));
     let all = |h: &Hir, reverse: bool| {
@@ -662,8 +690,10 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
     };
     Some(Split {
         a: all(&a, false)?,
-        r_rev: all(&r, true)?,
-        r: BoundedBacktracker::builder().build_from_nfa(r_nfa).ok()?,
+        mb_rev: all(&mb, true)?,
+        b_rev: all(&b, true)?,
+        m_fwd: all(&m, false)?,
+        m: BoundedBacktracker::builder().build_from_nfa(m_nfa).ok()?,
         ip4: new(ip4),
         ip6: new(ip6),
         dns: new(dns),
