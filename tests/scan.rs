@@ -352,3 +352,143 @@ fn other_codecs_give_the_same_report() {
         );
     }
 }
+
+/// The quick path (lazy DFAs + narrow captures) and the chunk-wide literal prefilter only
+/// skip work: with either or both disabled (`FAILSCAN_NO_QUICK`, `FAILSCAN_NO_PREFILTER`)
+/// every report is identical, on the corpus, on generated logs of every date format, on
+/// lines chosen to take the quick path's fallbacks, and (with fail2ban installed) on every
+/// stock filter's own sample log.
+#[test]
+fn quick_path_and_prefilter_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Lines that exercise the quick path's hand-offs to the engine: non-ASCII, names,
+    // ambiguous IPv6 with a port, IPv4-mapped IPv6, upper-case IPv6 (normalised),
+    // brackets, CRLF, a date cut in the middle of a literal, very long lines.
+    let long = "x".repeat(20_000);
+    let tricky = [
+        "[2024-03-10 08:15:01] NOTICE[2101] chan_sip.c: Registration from '\"é\" <sip:1@h>' failed for '203.0.113.5:5062' - Wrong password",
+        "[2024-03-10 08:15:02] NOTICE[2101] chan_sip.c: Registration from '<sip:1@h>' failed for 'evil.example.com:5062' - Wrong password",
+        "[2024-03-10 08:15:03] NOTICE[2101] chan_sip.c: Registration from '<sip:1@h>' failed for '2001:db8::1:5060' - Wrong password",
+        "[2024-03-10 08:15:04] NOTICE[2101] chan_sip.c: Registration from '<sip:1@h>' failed for '::ffff:198.51.100.7' - No matching peer found",
+        "[2024-03-10 08:15:05] NOTICE[2101] chan_sip.c: Registration from '<sip:1@h>' failed for '[2001:DB8:0:0::AB]:5060' - Wrong password",
+        "[2024-03-10 08:15:06] NOTICE[2101] chan_sip.c: Call from '' (UDP:[2001:db8::7]:5070) to extension '1' rejected because extension not found in context 'default'.\r",
+        "[2024-03-10 08:15:07] NOTICE[2101] chan_sip.c: Host 192.0.2.9 failed to authenticate as 'x'",
+        "[2024-03-10 08:15:08] NOTICE[2101] chan_sip.c: 192.0.2.10 failed MD5 authentication",
+        "[2024-03-10 08:15:09] SECURITY[2101] res_security_log.c: SecurityEvent=\"InvalidPassword\",EventTV=\"1\",Severity=\"Error\",Service=\"SIP\",EventVersion=\"2\",AccountID=\"1\",SessionID=\"0x1\",LocalAddress=\"IPV4/UDP/192.0.2.1/5060\",RemoteAddress=\"IPV4/UDP/198.51.100.3/5060\",Challenge=\"x\",ReceivedChallenge=\"x\",ReceivedHash=\"ab\"",
+        "[2024-03-10 08:15:10] SECURITY[2101] res_security_log.c: SecurityEvent=\"FailedACL\",EventTV=\"1\",RemoteAddress=\"IPV6/UDP/2001:db8::99/5060\",RemoteAddress=\"IPV4/UDP/198.51.100.4/5060\"",
+        "[2024-03-10 08:15:11] NOTICE[2101] res_pjsip/pjsip_distributor.c: Request 'INVITE' from '<sip:1@h>' failed for '198.51.100.5:5060' (callid: a) - No matching endpoint found",
+        "[2024-03-10 08:15:12] NOTICE[2101] res_pjsip/pjsip_distributor.c: Request 'INVITE' from ''x' failed for '1.2.3.4'' failed for '198.51.100.6:5060' (callid: a) - Failed to authenticate",
+        "no date at all: Registration from '<sip:1@h>' failed for '203.0.113.9' - Wrong password",
+        "[2024-03-10 08:15:13] NOTICE[2101] chan_sip.c: Registration from '<sip:1@h>' failed for '203.0.113.10' - Wrong password and more",
+        "[2024-03-10 08:15:14] WARNING[2101] chan_iax2.c: hacking attempt detected '203.0.113.11'",
+        "[2024-03-10 08:15:15] NOTICE[2101] chan_sip.c: No registration for peer 'x' (from 203.0.113.12)",
+        "[2024-03-10 08:15:16] VERBOSE[2101] pbx.c: nothing here",
+    ];
+    let mut hostile = String::new();
+    for l in tricky {
+        hostile.push_str(l);
+        hostile.push('\n');
+    }
+    hostile.push_str(&format!("[2024-03-10 08:15:17] NOTICE[2101] chan_sip.c: Registration from '{long}' failed for '203.0.113.13' - Wrong password\n"));
+    let hostile = temp_file(dir.path(), "hostile.log", hostile.as_bytes());
+    let mut inputs: Vec<PathBuf> = [
+        "messages-default",
+        "messages-isodate",
+        "messages-msec",
+        "syslog",
+    ]
+    .iter()
+    .map(|f| repo().join("corpus").join(f))
+    .collect();
+    inputs.push(hostile);
+    for format in ["isodate", "default", "msec", "syslog"] {
+        let path: PathBuf = dir.path().join(format!("gen-{format}.log"));
+        let st = std::process::Command::new("python3")
+            .arg(repo().join("scripts/gen-asterisk-log.py"))
+            .args(["--lines", "4000", "--seed", "11", "--format", format, "-o"])
+            .arg(&path)
+            .status()
+            .expect("python3");
+        assert!(st.success(), "generator failed for {format}");
+        inputs.push(path);
+    }
+    let modes: [&[(&str, &str)]; 3] = [
+        &[("FAILSCAN_NO_QUICK", "1")],
+        &[("FAILSCAN_NO_PREFILTER", "1")],
+        &[("FAILSCAN_NO_QUICK", "1"), ("FAILSCAN_NO_PREFILTER", "1")],
+    ];
+    let report = |args: &[&str], env: &[(&str, &str)]| -> serde_json::Value {
+        let mut c = scan_json_cmd();
+        c.args(["--chunk-size", "65536"]).args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = run(c);
+        assert!(
+            o.status.success(),
+            "{args:?} {env:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    for input in &inputs {
+        let p = input.to_str().unwrap();
+        let base = report(&[p], &[]);
+        assert!(
+            base["matched"].as_u64().unwrap() > 0,
+            "{p}: nothing matched"
+        );
+        for env in modes {
+            assert_eq!(report(&[p], env), base, "{p} with {env:?}");
+        }
+    }
+    // Every stock filter on its own sample log (fail2ban's configuration, usedns as in a
+    // scan). Filters a scan refuses (maxlines > 1) are skipped.
+    if !have_oracle() {
+        return;
+    }
+    let logs = Path::new("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(logs).unwrap() {
+        let log = entry.unwrap().path();
+        let name = log.file_name().unwrap().to_str().unwrap().to_string();
+        if !Path::new("/etc/fail2ban/filter.d")
+            .join(format!("{name}.conf"))
+            .exists()
+        {
+            continue;
+        }
+        let stock = |env: &[(&str, &str)]| {
+            let mut c = failscan();
+            c.args([
+                "scan",
+                "-q",
+                "--format",
+                "json",
+                "--year",
+                "2024",
+                "--chunk-size",
+                "4096",
+            ])
+            .args(["-c", "/etc/fail2ban", "--filter", &name])
+            .arg(&log);
+            for (k, v) in env {
+                c.env(k, v);
+            }
+            run(c)
+        };
+        let base = stock(&[]);
+        if !base.status.success() {
+            assert!(
+                String::from_utf8_lossy(&base.stderr).contains("maxlines"),
+                "{name}: {}",
+                String::from_utf8_lossy(&base.stderr)
+            );
+            continue;
+        }
+        let off = stock(&[("FAILSCAN_NO_QUICK", "1"), ("FAILSCAN_NO_PREFILTER", "1")]);
+        assert_eq!(stdout(&base), stdout(&off), "stock filter {name}");
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} stock filters checked");
+}

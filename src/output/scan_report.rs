@@ -248,7 +248,12 @@ pub fn write_json(w: &mut impl Write, r: &ScanReport) -> io::Result<()> {
         for (i, re) in f.failregex.iter().enumerate() {
             regexes.push(JsonRegex {
                 filter: &f.name,
-                hits: t.regex_hits.get(fi).and_then(|h| h.get(i)).copied().unwrap_or(0),
+                hits: t
+                    .regex_hits
+                    .get(fi)
+                    .and_then(|h| h.get(i))
+                    .copied()
+                    .unwrap_or(0),
                 index: i + 1,
                 regex: re,
             });

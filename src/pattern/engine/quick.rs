@@ -235,7 +235,11 @@ fn filter_line(
         (Some((dfa, non_empty)), Some(cache)) => {
             match dfa.try_search_fwd(cache, &Input::new(buf)) {
                 Ok(Some(m)) => {
-                    let k = if *non_empty { m.offset() - 1 } else { m.offset() };
+                    let k = if *non_empty {
+                        m.offset() - 1
+                    } else {
+                        m.offset()
+                    };
                     // `.*` content that is empty: the engine then searches the whole line.
                     if k + 1 >= buf.len() {
                         return Quick::Fallback;
@@ -529,9 +533,7 @@ fn build_filter(e: &Engine, fi: usize) -> Option<QuickFilter> {
         Some((prx, _)) => {
             let rx = &e.rxs[prx];
             if special(rx)
-                || ["ip4", "ip6", "dns"]
-                    .iter()
-                    .any(|g| rx.tr.has_group(g))
+                || ["ip4", "ip6", "dns"].iter().any(|g| rx.tr.has_group(g))
                 || !rx.tr.is_regular()
             {
                 return None;
@@ -640,7 +642,11 @@ fn capturer(hir: &Hir, rx: &Rx, anchored: bool) -> Option<Capturer> {
         ip6,
         dns,
         anchored,
-        split: if std::env::var_os("NOSPLIT").is_some() { None } else { split(hir, &ids, [ip4, ip6, dns]) },
+        split: if std::env::var_os("NOSPLIT").is_some() {
+            None
+        } else {
+            split(hir, &ids, [ip4, ip6, dns])
+        },
     })
 }
 
@@ -703,9 +709,7 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
 /// True when `h` contains a capture group numbered in `ids`.
 fn has_group(h: &Hir, ids: &[usize]) -> bool {
     match h.kind() {
-        HirKind::Capture(c) => {
-            ids.contains(&(c.index as usize)) || has_group(&c.sub, ids)
-        }
+        HirKind::Capture(c) => ids.contains(&(c.index as usize)) || has_group(&c.sub, ids),
         HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(|x| has_group(x, ids)),
         HirKind::Repetition(r) => has_group(&r.sub, ids),
         _ => false,
