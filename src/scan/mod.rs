@@ -19,9 +19,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-
-use rayon::prelude::*;
 
 use crate::date::DateDetector;
 use crate::input::{self, Compression, Opened};
@@ -269,21 +268,41 @@ impl Scanner {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Tally {
         let chunks = split_chunks(data, self.chunk_size.max(1));
-        let tallies: Vec<Tally> = chunks
-            .par_iter()
-            .map(|&(a, b)| {
-                let mut dets = detectors.to_vec();
-                let t = self.with_worker(|w| self.scan_chunk(w, &mut dets, file, &data[a..b]));
-                progress((b - a) as u64);
-                t
-            })
-            .collect();
         let templates = template_count(detectors);
-        let mut acc = self.empty_tally(templates);
-        for t in tallies {
-            acc.merge_chunk(t);
+        // Tallies merge in chunk order as they complete, so memory holds the running total
+        // plus the few chunks that finished early, not one tally per chunk (per-chunk maps
+        // of addresses would make memory grow with the input size).
+        let merger = Mutex::new(OrderedMerge {
+            next: 0,
+            pending: BTreeMap::new(),
+            acc: self.empty_tally(templates),
+        });
+        // Each thread takes the next chunk in order (not rayon's halving split, under which
+        // the second thread would start in the middle and its tallies wait for the first).
+        let next = AtomicUsize::new(0);
+        let scan_next = || loop {
+            let seq = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(a, b)) = chunks.get(seq) else {
+                break;
+            };
+            let mut dets = detectors.to_vec();
+            let t = self.with_worker(|w| self.scan_chunk(w, &mut dets, file, &data[a..b]));
+            progress((b - a) as u64);
+            if let Ok(mut m) = merger.lock() {
+                m.push(seq, t);
+            }
+        };
+        let threads = rayon::current_num_threads().min(chunks.len()).max(1);
+        rayon::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(|_| scan_next());
+            }
+            scan_next();
+        });
+        match merger.into_inner() {
+            Ok(m) => m.acc,
+            Err(p) => p.into_inner().acc,
         }
-        acc
     }
 
     /// Scans a decoded stream: one thread reads and cuts blocks at newlines while the rayon

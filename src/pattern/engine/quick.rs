@@ -23,6 +23,7 @@
 //! backtracker. `tests/scan.rs` checks quick and engine-only scans give equal reports.
 
 use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
+use regex_automata::hybrid::LazyStateID;
 use regex_automata::nfa::thompson::backtrack::{BoundedBacktracker, Cache as BtCache};
 use regex_automata::nfa::thompson::{self, NFA};
 use regex_automata::util::captures::Captures;
@@ -347,7 +348,7 @@ impl Split {
         };
         let p = match ends_a.as_slice() {
             [p] => Some(*p),
-            _ => common(&self.mb_rev, &mut c.mb_rev, &whole, Dir::Rev, &ends_a),
+            cuts => common(&self.mb_rev, &mut c.mb_rev, &whole, Dir::Rev, cuts),
         };
         let Some(p) = p else {
             return Narrow::Wide;
@@ -359,7 +360,8 @@ impl Split {
         let from_p = Input::new(hay).range(p..end).anchored(Anchored::Yes);
         let q = match starts_b.as_slice() {
             [] => None,
-            _ => common(&self.m_fwd, &mut c.m_fwd, &from_p, Dir::Fwd, &starts_b),
+            [q] => Some(*q),
+            cuts => common(&self.m_fwd, &mut c.m_fwd, &from_p, Dir::Fwd, cuts),
         };
         let Some(q) = q else {
             return Narrow::Wide;
@@ -402,7 +404,7 @@ fn each_match(
         Dir::Fwd => {
             let mut sid = dfa.start_state_forward(cache, input).ok()?;
             for (i, &b) in hay[lo..hi].iter().enumerate() {
-                sid = dfa.next_state(cache, sid, b).ok()?;
+                sid = step(dfa, cache, sid, b)?;
                 if sid.is_tagged() {
                     // Matches are reported one byte late: this one ends before byte i.
                     if sid.is_match() && !each(lo + i) {
@@ -428,7 +430,7 @@ fn each_match(
         Dir::Rev => {
             let mut sid = dfa.start_state_reverse(cache, input).ok()?;
             for i in (lo..hi).rev() {
-                sid = dfa.next_state(cache, sid, hay[i]).ok()?;
+                sid = step(dfa, cache, sid, hay[i])?;
                 if sid.is_tagged() {
                     if sid.is_match() && !each(i + 1) {
                         return Some(());
@@ -453,19 +455,52 @@ fn each_match(
     Some(())
 }
 
-/// Every match position, `None` when there are more than `max` (or the DFA gave up).
+/// One transition: the cached one when there is one (no `Result`, no bookkeeping), else
+/// computed. `None` when the lazy DFA gave up.
+#[inline(always)]
+fn step(dfa: &DFA, cache: &mut DfaCache, sid: LazyStateID, b: u8) -> Option<LazyStateID> {
+    if !sid.is_tagged() {
+        let next = dfa.next_state_untagged(cache, sid, b);
+        if !next.is_unknown() {
+            return Some(next);
+        }
+    }
+    dfa.next_state(cache, sid, b).ok()
+}
+
+/// A few cut positions, without a heap allocation per line.
+struct Cuts {
+    pos: [usize; MAX_CUTS],
+    len: usize,
+}
+
+impl Cuts {
+    fn as_slice(&self) -> &[usize] {
+        &self.pos[..self.len]
+    }
+}
+
+/// Every match position, `None` when there are more than `max` (at most [`MAX_CUTS`]) or
+/// the DFA gave up.
 fn all_matches(
     dfa: &DFA,
     cache: &mut DfaCache,
     input: &Input<'_>,
     dir: Dir,
     max: usize,
-) -> Option<Vec<usize>> {
-    let mut out = Vec::new();
+) -> Option<Cuts> {
+    let max = max.min(MAX_CUTS);
+    let mut out = Cuts {
+        pos: [0; MAX_CUTS],
+        len: 0,
+    };
     let mut over = false;
     each_match(dfa, cache, input, dir, |p| {
-        over = out.len() == max;
-        out.push(p);
+        over = out.len == max;
+        if !over {
+            out.pos[out.len] = p;
+            out.len += 1;
+        }
         !over
     })?;
     (!over).then_some(out)
