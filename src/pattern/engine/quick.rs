@@ -779,3 +779,159 @@ fn regroup(h: &Hir, ids: &[usize], order: &mut Vec<usize>) -> Hir {
         _ => h.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::{EngineOptions, FilterRegexes, LineOutcome};
+
+    /// A scan-like engine (first match wins, names are raw IDs) over two filters: one with
+    /// a prefregex and content, one without.
+    fn engine(fails: &[&str]) -> Engine {
+        let with_pref = FilterRegexes {
+            name: "pref".into(),
+            prefregex: Some(r"^(?:\S+ )?\w+\[\d+\]: <F-CONTENT>.+</F-CONTENT>$".into()),
+            failregex: fails.iter().map(|s| s.to_string()).collect(),
+            ignoreregex: Vec::new(),
+        };
+        let plain = FilterRegexes {
+            name: "plain".into(),
+            prefregex: None,
+            failregex: vec![r"refused connect from <HOST>(?: \(\w+\))?$".into()],
+            ignoreregex: Vec::new(),
+        };
+        let opts = EngineOptions {
+            check_all: false,
+            dns: DnsMode::Raw,
+            ignore_pending: true,
+            ..EngineOptions::default()
+        };
+        Engine::build(&[with_pref, plain], &opts).unwrap()
+    }
+
+    /// Every line the quick path decides gets exactly the engine's failures; returns how
+    /// many it decided.
+    fn agree(e: &Engine, lines: &[String]) -> usize {
+        let plan = QuickPlan::build(e).expect("quick plan");
+        let mut qc = plan.new_cache();
+        let mut ec = e.new_cache();
+        let mut out = LineOutcome::default();
+        let mut decided = 0;
+        for line in lines {
+            let buf = format!("{line}\n");
+            let quick = plan.classify(&mut qc, &buf);
+            e.match_line(&mut ec, line, &mut out);
+            if quick == Quick::Fallback {
+                continue;
+            }
+            decided += 1;
+            let ours: Vec<(usize, usize, String)> = qc
+                .hits
+                .iter()
+                .map(|h| {
+                    let text = &buf[h.start..h.end];
+                    let id = match h.kind {
+                        AddrKind::Ip(f) => crate::pattern::ipaddr::addr_of_family(text, f, None),
+                        AddrKind::Name => text.to_string(),
+                    };
+                    (h.filter, h.regex, id)
+                })
+                .collect();
+            let theirs: Vec<(usize, usize, String)> = out
+                .failures
+                .iter()
+                .map(|f| (f.filter, f.regex, f.id.clone()))
+                .collect();
+            assert_eq!(ours, theirs, "{line:?}");
+        }
+        decided
+    }
+
+    #[test]
+    fn quick_agrees_with_the_engine_including_ambiguous_cuts() {
+        // Cut points that are not unique (A or B can end/start in several places, a name
+        // that could also be read as part of the text around it), an unanchored regex, an
+        // optional port that an IPv6 address could swallow.
+        let e = engine(&[
+            r"^user (?:\S+ )?from <HOST>(?: port \d+)?(?: ssh2)?$",
+            r"^a+<HOST>a*$",
+            r"^(?:Host )?<HOST>(?::\d+)? failed",
+            r"login from '(?:[^']*|.*?)' at <HOST>(?::\d+)?'?$",
+        ]);
+        let hosts = [
+            "192.0.2.1",
+            "2001:db8::1",
+            "2001:db8::1:22",
+            "[2001:db8::2]",
+            "::ffff:192.0.2.3",
+            "example.com",
+            "aaa.example",
+            "1.2.3.4.5",
+            "a",
+        ];
+        let shapes = [
+            "host sshd[1]: user bob from {h} port 22 ssh2",
+            "host sshd[1]: user from {h}",
+            "sshd[1]: user x y from {h} port 22",
+            "host sshd[1]: aaa{h}aa",
+            "host sshd[1]: a{h}",
+            "host sshd[1]: Host {h}:5060 failed to do it",
+            "host sshd[1]: {h} failed",
+            "host sshd[1]: x login from 'a' at b' at {h}:22'",
+            "host sshd[1]: login from '' at {h}",
+            "kernel: refused connect from {h} (ssh)",
+            "refused connect from {h}",
+            "host sshd[1]: nothing to see",
+            "host sshd[1]: user bob from {h} port x",
+            "host sshd[1]: é user from {h}",
+        ];
+        let lines: Vec<String> = shapes
+            .iter()
+            .flat_map(|s| hosts.iter().map(move |h| s.replace("{h}", h)))
+            .collect();
+        let decided = agree(&e, &lines);
+        assert!(
+            decided > lines.len() / 2,
+            "only {decided} of {} decided",
+            lines.len()
+        );
+    }
+
+    #[test]
+    fn split_applies_to_the_usual_shape() {
+        let e =
+            engine(&[r"^Registration from '[^']*' failed for '<HOST>(:\d+)?' - Wrong password$"]);
+        let plan = QuickPlan::build(&e).unwrap();
+        let f = plan.filters[0].as_ref().unwrap();
+        assert!(f.head.is_some());
+        assert!(f.capture[0]
+            .as_ref()
+            .is_some_and(|c| c.split.is_some() && c.anchored));
+    }
+
+    #[test]
+    fn filters_the_quick_path_cannot_decide() {
+        let opts = EngineOptions {
+            check_all: false,
+            ..EngineOptions::default()
+        };
+        let f = |fail: &str, ign: &[&str]| FilterRegexes {
+            name: "t".into(),
+            prefregex: None,
+            failregex: vec![fail.into()],
+            ignoreregex: ign.iter().map(|s| s.to_string()).collect(),
+        };
+        // ignoreregex, fid, mlfid: the engine's.
+        for filters in [
+            vec![f("from <HOST>", &["ignored"])],
+            vec![f("user <F-ID>\\w+</F-ID>", &[])],
+            vec![f("from <HOST> <F-MLFID>\\d+</F-MLFID>", &[])],
+        ] {
+            let e = Engine::build(&filters, &opts).unwrap();
+            assert!(QuickPlan::build(&e).is_none());
+        }
+        // check-all (fail2ban-regex's default) is never quick.
+        let e = Engine::build(&[f("from <HOST>", &[])], &EngineOptions::default()).unwrap();
+        assert!(QuickPlan::build(&e).is_none());
+    }
+}
