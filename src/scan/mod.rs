@@ -322,6 +322,8 @@ impl Scanner {
             acc: self.empty_tally(templates),
         });
         let block = self.chunk_size.clamp(1, 16 << 20);
+        let in_flight = AtomicUsize::new(0);
+        let max_in_flight = 2 * rayon::current_num_threads() + 1;
         let mut read_error = None;
         let mut total = 0u64;
         rayon::scope(|s| {
@@ -365,16 +367,29 @@ impl Scanner {
                     continue;
                 }
                 let this = seq;
+                let len = buf.len() as u64;
                 seq += 1;
+                // Back-pressure: decoding outruns matching, and every block in flight holds
+                // its buffer; wait (running queued blocks ourselves, which also keeps a
+                // single-thread pool from deadlocking) until one finishes.
+                while in_flight.load(Ordering::Acquire) >= max_in_flight {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::sleep(std::time::Duration::from_micros(200));
+                    }
+                }
+                in_flight.fetch_add(1, Ordering::AcqRel);
                 let merger = &merger;
+                let in_flight = &in_flight;
                 let dets = detectors.to_vec();
                 s.spawn(move |_| {
                     let mut dets = dets;
                     let t = self.with_worker(|w| self.scan_chunk(w, &mut dets, file, &buf));
-                    progress(buf.len() as u64);
+                    drop(buf);
+                    progress(len);
                     if let Ok(mut m) = merger.lock() {
                         m.push(this, t);
                     }
+                    in_flight.fetch_sub(1, Ordering::AcqRel);
                 });
             }
         });
