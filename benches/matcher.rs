@@ -10,7 +10,7 @@ use std::path::Path;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use failscan::cmd::scan::{build_scanner, resolve_filters};
 use failscan::date::{DateDetector, DateOptions};
-use failscan::pattern::{Engine, EngineOptions, LineOutcome};
+use failscan::pattern::{DnsMode, Engine, EngineOptions, LineOutcome, QuickPlan};
 use failscan::scan::prefilter::LinePrefilter;
 
 const ATTACK: &str = "[2024-03-10 08:15:01] NOTICE[2101] chan_sip.c: Registration from '\"200\" <sip:200@203.0.113.5>' failed for '203.0.113.5:5062' - Wrong password";
@@ -62,6 +62,26 @@ fn engine(c: &mut Criterion) {
     });
     g.bench_function("prefilter-benign", |b| {
         b.iter(|| prefilter.may_match(black_box(&benign)))
+    });
+    g.finish();
+
+    // The scan's quick path on the same lines (scan options: first match wins, raw names).
+    let scan_opts = EngineOptions {
+        check_all: false,
+        dns: DnsMode::Raw,
+        ignore_pending: true,
+        ..EngineOptions::default()
+    };
+    let scan_engine = Engine::build(&f.regexes, &scan_opts).expect("engine");
+    let plan = QuickPlan::build(&scan_engine).expect("quick plan");
+    let mut qc = plan.new_cache();
+    let (attack_nl, benign_nl) = (format!("{attack}\n"), format!("{benign}\n"));
+    let mut g = c.benchmark_group("quick");
+    g.bench_function("attack-line", |b| {
+        b.iter(|| plan.classify(&mut qc, black_box(&attack_nl)))
+    });
+    g.bench_function("benign-line", |b| {
+        b.iter(|| plan.classify(&mut qc, black_box(&benign_nl)))
     });
     g.finish();
 }
