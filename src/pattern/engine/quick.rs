@@ -114,7 +114,10 @@ struct Capturer {
 /// else). Otherwise the whole-match backtracker decides.
 #[derive(Debug)]
 struct Split {
+    /// `A` without its leading `^literal` (whose `skip` bytes the whole match already
+    /// fixed): its walk starts after them.
     a: DFA,
+    skip: usize,
     /// Reverse DFA of `M B`.
     mb_rev: DFA,
     /// Reverse DFA of `B`.
@@ -343,7 +346,10 @@ enum Narrow {
 impl Split {
     fn address(&self, c: &mut SplitCache, hay: &str, end: usize, raw_names: bool) -> Narrow {
         let whole = Input::new(hay).range(..end).anchored(Anchored::Yes);
-        let Some(ends_a) = all_matches(&self.a, &mut c.a, &whole, Dir::Fwd, MAX_CUTS) else {
+        let after_lit = Input::new(hay)
+            .range(self.skip.min(end)..end)
+            .anchored(Anchored::Yes);
+        let Some(ends_a) = all_matches(&self.a, &mut c.a, &after_lit, Dir::Fwd, MAX_CUTS) else {
             return Narrow::Wide;
         };
         let p = match ends_a.as_slice() {
@@ -693,8 +699,18 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
     let first = parts.iter().position(|p| has_group(p, ids))?;
     let last = parts.iter().rposition(|p| has_group(p, ids))?;
     let cat = |x: &[Hir]| Hir::concat(x.to_vec());
+    // `^` then a literal: a match of the whole regex starts with those bytes.
+    let (skip, a_from) = match parts.as_slice() {
+        [start, lit, ..] if *start.kind() == HirKind::Look(Look::Start) && first >= 2 => {
+            match lit.kind() {
+                HirKind::Literal(l) => (l.0.len(), 2),
+                _ => (0, 0),
+            }
+        }
+        _ => (0, 0),
+    };
     let (a, m, b) = (
-        cat(&parts[..first]),
+        cat(&parts[a_from..first]),
         cat(&parts[first..=last]),
         cat(&parts[last + 1..]),
     );
@@ -731,6 +747,7 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
     };
     Some(Split {
         a: all(&a, false)?,
+        skip,
         mb_rev: all(&mb, true)?,
         b_rev: all(&b, true)?,
         m_fwd: all(&m, false)?,
