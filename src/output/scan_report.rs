@@ -143,21 +143,24 @@ pub fn write_text(w: &mut impl Write, r: &ScanReport) -> io::Result<()> {
             _ => String::new(),
         }
     )?;
+    // One row per address, written straight to the output (no per-row strings: a report
+    // lists tens of thousands of addresses).
+    let names: Vec<&str> = r.filters.iter().map(|f| f.name.as_str()).collect();
     for (ip, s) in &ips {
-        let regs: Vec<String> = s
-            .regexes
-            .iter()
-            .map(|((f, x), n)| format!("{}={n}", regex_label(r, *f, *x)))
-            .collect();
-        writeln!(
+        write!(
             w,
-            "  {:>8}  {:<39}  {}  {}  {}",
+            "  {:>8}  {:<39}  {}  {}  ",
             s.hits,
             ip,
             rfc3339(s.first_seen),
             rfc3339(s.last_seen),
-            regs.join(",")
         )?;
+        for (i, ((f, x), n)) in s.regexes.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let name = names.get(*f as usize).copied().unwrap_or("?");
+            write!(w, "{sep}{name}#{}={n}", x + 1)?;
+        }
+        writeln!(w)?;
     }
     writeln!(w)?;
     writeln!(
