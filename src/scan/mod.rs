@@ -381,7 +381,7 @@ impl Scanner {
                 // single-thread pool from deadlocking) until one finishes.
                 while in_flight.load(Ordering::Acquire) >= max_in_flight {
                     if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                        std::thread::sleep(std::time::Duration::from_micros(200));
+                        std::thread::sleep(std::time::Duration::from_micros(50));
                     }
                 }
                 in_flight.fetch_add(1, Ordering::AcqRel);
