@@ -1,5 +1,5 @@
-//! The scan's quick path: the common single-line case decided with two lazy DFA searches
-//! and one small capture search, instead of the engine's general machinery.
+//! The scan's quick path: the common single-line case decided with lazy DFA walks and one
+//! small capture search, instead of the engine's general machinery.
 //!
 //! `failscan scan` runs fail2ban's server semantics without check-all: per filter, the first
 //! failregex that matches (and survives the ignoreregexes) gives one failure whose ID is the
@@ -12,7 +12,9 @@
 //!    leftmost-first priority is pattern order, so the reported pattern is the first
 //!    failregex that matches anywhere (Python's `search`, tried in list order), and the
 //!    reported end is where that failregex's own preferred match ends;
-//! 3. that failregex's captures by the bounded backtracker on the span it matched.
+//! 3. that failregex's address: all-matches DFAs cut the match around the address groups
+//!    ([`Split`]) and the bounded backtracker runs on the address alone; when the cut is not
+//!    unique, the backtracker runs on the whole match.
 //!
 //! Whatever is not that shape is handed back ([`Quick::Fallback`]) and the caller runs the
 //! full [`Engine`] on the line, so the quick path never changes a result:
@@ -20,7 +22,8 @@
 //! `nofail`/`cidr`/`alt_`/`tuple_` groups, a failregex that is only a regular *superset*
 //! (look-around, backreference) winning the DFA race, a `dns` capture (a name needs
 //! resolution), an empty content, a lazy DFA that gave up, a line too long for the
-//! backtracker. `tests/scan.rs` checks quick and engine-only scans give equal reports.
+//! backtracker. The tests below and `tests/scan.rs` check that quick and engine-only scans
+//! give equal results (`FAILSCAN_NO_QUICK=1` turns the quick path off).
 
 use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
 use regex_automata::hybrid::LazyStateID;
