@@ -187,7 +187,8 @@ impl Scanner {
                     if next_hit[gi] < start {
                         next_hit[gi] = g.prefilter.next_hit(data, start).unwrap_or(usize::MAX);
                     }
-                    next_hit[gi] < end || {
+                    // An undated line (nothing after the cut) is contiguous in the chunk.
+                    next_hit[gi] < end || !after.is_empty() && {
                         let (last, risky) = &mut w.join[gi];
                         if !same_bytes(last, before.as_bytes()) {
                             last.clear();
