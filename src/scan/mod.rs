@@ -188,18 +188,19 @@ impl Scanner {
                         next_hit[gi] = g.prefilter.next_hit(data, start).unwrap_or(usize::MAX);
                     }
                     // An undated line (nothing after the cut) is contiguous in the chunk.
-                    next_hit[gi] < end || !after.is_empty() && {
-                        let (last, risky) = &mut w.join[gi];
-                        if !same_bytes(last, before.as_bytes()) {
-                            last.clear();
-                            last.extend_from_slice(before.as_bytes());
-                            *risky = g.prefilter.join_risky(before.as_bytes());
+                    next_hit[gi] < end
+                        || !after.is_empty() && {
+                            let (last, risky) = &mut w.join[gi];
+                            if !same_bytes(last, before.as_bytes()) {
+                                last.clear();
+                                last.extend_from_slice(before.as_bytes());
+                                *risky = g.prefilter.join_risky(before.as_bytes());
+                            }
+                            *risky && {
+                                joined(&mut w.text, before, after);
+                                g.prefilter.may_match(&w.text)
+                            }
                         }
-                        *risky && {
-                            joined(&mut w.text, before, after);
-                            g.prefilter.may_match(&w.text)
-                        }
-                    }
                 } else {
                     joined(&mut w.text, before, after);
                     g.prefilter.may_match(&w.text)

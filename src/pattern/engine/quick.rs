@@ -128,6 +128,10 @@ struct Split {
     m_fwd: DFA,
     /// `M\z` with the address groups only, renumbered 1, 2, 3.
     m: BoundedBacktracker,
+    /// `M` is exactly fail2ban's `<HOST>` (address groups renumbered), whose first branch
+    /// `(?:::f{4,6}:)?(?P<ip4>(?:\d{1,3}\.){3}\d{1,3})` is checked by hand (see
+    /// [`host_ip4`]) before the backtracker.
+    is_host: bool,
     ip4: Option<usize>,
     ip6: Option<usize>,
     dns: Option<usize>,
@@ -375,6 +379,11 @@ impl Split {
         let Some(q) = q else {
             return Narrow::Wide;
         };
+        if self.is_host {
+            if let Some(start) = host_ip4(&hay.as_bytes()[p..q]) {
+                return Narrow::Found((AddrKind::Ip(Family::V4), p + start, q));
+            }
+        }
         let input = Input::new(&hay[..q]).range(p..).anchored(Anchored::Yes);
         if self.m.try_search(&mut c.m, &input, &mut c.caps).is_err() || !c.caps.is_match() {
             return Narrow::Wide;
@@ -384,6 +393,31 @@ impl Split {
             None => Narrow::Engine,
         }
     }
+}
+
+/// When `text` (all of it) matches the first branch of `<HOST>`,
+/// `(?:::f{4,6}:)?(?P<ip4>(?:\d{1,3}\.){3}\d{1,3})`, the start of the `ip4` group.
+/// The first branch is the preferred one whenever it matches the span, and its optional
+/// prefix is forced (the address part has no `:`), so this is the backtracker's answer.
+fn host_ip4(text: &[u8]) -> Option<usize> {
+    let start = match text {
+        [b':', b':', rest @ ..] => {
+            let fs = rest.iter().take_while(|&&b| b == b'f').count();
+            if !(4..=6).contains(&fs) || rest.get(fs) != Some(&b':') {
+                return None;
+            }
+            2 + fs + 1
+        }
+        _ => 0,
+    };
+    let mut parts = 0;
+    for part in text[start..].split(|&b| b == b'.') {
+        parts += 1;
+        if parts > 4 || !(1..=3).contains(&part.len()) || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+    }
+    (parts == 4).then_some(start)
 }
 
 /// At most this many candidate cut positions are collected.
@@ -724,6 +758,7 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
     // Address groups only, numbered in order; everything else becomes non-capturing.
     let mut renum = Vec::new();
     let m_caps = regroup(&m, ids, &mut renum);
+    let m_caps_cmp = m_caps.clone();
     let m_nfa = thompson::Compiler::new()
         .configure(thompson::Config::new().utf8(false))
         .build_from_hir(&Hir::concat(vec![m_caps, Hir::look(Look::End)]))
@@ -748,9 +783,12 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
             .build_from_nfa(nfa)
             .ok()
     };
+    let is_host =
+        host_hir().is_some_and(|h| regroup(&h, &[1, 2, 3], &mut Vec::new()) == m_caps_cmp);
     Some(Split {
         a: all(&a, false)?,
         skip,
+        is_host,
         mb_rev: all(&mb, true)?,
         b_rev: all(&b, true)?,
         m_fwd: all(&m, false)?,
@@ -759,6 +797,20 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
         ip6: new(ip6),
         dns: new(dns),
     })
+}
+
+/// fail2ban's `<HOST>` (usedns on, as the scan uses it) as the ASCII HIR the quick path
+/// builds: groups 1, 2, 3 are `ip4`, `ip6`, `dns`.
+fn host_hir() -> Option<Hir> {
+    let expanded = super::expand_tags("<HOST>", UseDns::Warn).ok()?;
+    let tr = super::translate(&expanded, false).ok()?;
+    let names: Vec<&str> = tr.names().map(|(_, n)| n).collect();
+    if names != ["ip4", "ip6", "dns"] {
+        return None;
+    }
+    let s = tr.emit_for(Target::Regular, false).ok()?;
+    let hir = regex_syntax::ParserBuilder::new().build().parse(&s).ok()?;
+    Some(fastpath::ascii_only(&hir))
 }
 
 /// True when `h` contains a capture group numbered in `ids`.
@@ -953,5 +1005,75 @@ mod tests {
         // check-all (fail2ban-regex's default) is never quick.
         let e = Engine::build(&[f("from <HOST>", &[])], &EngineOptions::default()).unwrap();
         assert!(QuickPlan::build(&e).is_none());
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    #[test]
+    fn host_ip4_is_the_first_branch_of_host() {
+        assert_eq!(host_ip4(b"192.0.2.1"), Some(0));
+        assert_eq!(host_ip4(b"::ffff:192.0.2.1"), Some(7));
+        assert_eq!(host_ip4(b"::ffffff:1.2.3.4"), Some(9));
+        assert_eq!(host_ip4(b"999.0.2.1"), Some(0));
+        for no in [
+            &b"1.2.3"[..],
+            b"1.2.3.4.5",
+            b"1.2.3.",
+            b"1234.1.1.1",
+            b"::fff:1.2.3.4",
+            b"::fffffff:1.2.3.4",
+            b"::FFFF:1.2.3.4",
+            b"a.b.c.d",
+            b"",
+            b"2001:db8::1",
+        ] {
+            assert_eq!(host_ip4(no), None, "{}", String::from_utf8_lossy(no));
+        }
+        // The hand check agrees with the regex branch it replaces.
+        let re =
+            regex_automata::meta::Regex::new(r"\A(?:::f{4,6}:)?((?:[0-9]{1,3}\.){3}[0-9]{1,3})\z")
+                .unwrap();
+        for t in [
+            "1.2.3.4",
+            "::ffff:10.0.0.1",
+            "::fffff:1.1.1.1",
+            "1.2.3",
+            "::ff:1.2.3.4",
+            "01.002.3.4",
+        ] {
+            let mut caps = re.create_captures();
+            re.captures(t, &mut caps);
+            assert_eq!(
+                host_ip4(t.as_bytes()),
+                caps.get_group(1).map(|s| s.start),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_host_of_a_failregex_is_recognised() {
+        let e = Engine::build(
+            &[crate::pattern::FilterRegexes {
+                name: "t".into(),
+                prefregex: None,
+                failregex: vec![
+                    r"^Registration from '[^']*' failed for '<HOST>(:\d+)?' - Wrong$".into(),
+                ],
+                ignoreregex: Vec::new(),
+            }],
+            &crate::pattern::EngineOptions {
+                check_all: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let plan = QuickPlan::build(&e).unwrap();
+        let f = plan.filters[0].as_ref().unwrap();
+        let split = f.capture[0].as_ref().unwrap().split.as_ref().unwrap();
+        assert!(split.is_host);
     }
 }
