@@ -769,6 +769,17 @@ pub struct EngineCache {
     states: Vec<FilterState>,
 }
 
+impl EngineCache {
+    /// Forgets what fail2ban keeps between lines (line buffers, mlfid cache, last prefregex
+    /// result) but keeps the automaton caches: a cache reused for an unrelated run of lines
+    /// then behaves like a new one, without rebuilding lazy DFA states.
+    pub fn reset_state(&mut self) {
+        for st in &mut self.states {
+            *st = FilterState::default();
+        }
+    }
+}
+
 /// A pattern-set automaton: `which_overlapping_matches` on it tells which of `patterns`
 /// match somewhere in the haystack.
 ///
@@ -950,15 +961,6 @@ impl Engine {
             spans: Vec::new(),
             pre_spans: Vec::new(),
             states: vec![FilterState::default(); self.filters.len()],
-        }
-    }
-
-    /// Forgets what fail2ban keeps between lines (line buffers, mlfid cache, last prefregex
-    /// result) but keeps the automaton caches: a cache reused for an unrelated run of lines
-    /// then behaves like a new one, without rebuilding lazy DFA states.
-    pub fn reset_state(cache: &mut EngineCache) {
-        for st in &mut cache.states {
-            *st = FilterState::default();
         }
     }
 

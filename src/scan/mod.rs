@@ -107,7 +107,7 @@ impl Scanner {
         let popped = self.idle.lock().ok().and_then(|mut v| v.pop());
         let mut w = popped.unwrap_or_else(|| self.worker());
         for c in &mut w.caches {
-            Engine::reset_state(c);
+            c.reset_state();
         }
         let out = f(&mut w);
         if let Ok(mut v) = self.idle.lock() {

@@ -25,6 +25,8 @@
 //! backtracker. The tests below and `tests/scan.rs` check that quick and engine-only scans
 //! give equal results (`FAILSCAN_NO_QUICK=1` turns the quick path off).
 
+use std::sync::OnceLock;
+
 use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
 use regex_automata::hybrid::LazyStateID;
 use regex_automata::nfa::thompson::backtrack::{BoundedBacktracker, Cache as BtCache};
@@ -622,8 +624,8 @@ fn build_filter(e: &Engine, fi: usize) -> Option<QuickFilter> {
             if f.content != Some(tail.group) {
                 return None;
             }
-            let nfa = compile(&[tail.head])?;
-            Some((lazy_dfa(nfa)?, tail.non_empty))
+            let nfa = compile(&[tail.head], false, false)?;
+            Some((lazy_dfa(nfa, MatchKind::LeftmostFirst)?, tail.non_empty))
         }
     };
     let mut pats = Vec::new();
@@ -652,7 +654,7 @@ fn build_filter(e: &Engine, fi: usize) -> Option<QuickFilter> {
             Hir::concat(vec![any_lazy(), hir])
         });
     }
-    let fails = lazy_dfa(compile(&pats)?)?;
+    let fails = lazy_dfa(compile(&pats, false, false)?, MatchKind::LeftmostFirst)?;
     Some(QuickFilter {
         head,
         fails,
@@ -679,26 +681,36 @@ fn any_lazy() -> Hir {
     })
 }
 
-fn compile(hirs: &[Hir]) -> Option<NFA> {
+/// The byte-level NFA of `hirs` (one pattern each), reversed for reverse DFAs, with or
+/// without capture states (DFAs need none).
+fn compile(hirs: &[Hir], reverse: bool, captures: bool) -> Option<NFA> {
+    let which = if captures {
+        thompson::WhichCaptures::All
+    } else {
+        thompson::WhichCaptures::None
+    };
     thompson::Compiler::new()
         .configure(
             thompson::Config::new()
                 .utf8(false)
+                .reverse(reverse)
+                .which_captures(which)
                 .nfa_size_limit(Some(64 << 20)),
         )
         .build_many_from_hir(hirs)
         .ok()
 }
 
-/// A leftmost-first lazy DFA of `nfa` (its start states are made on demand, anchored or
-/// not).
-fn lazy_dfa(nfa: NFA) -> Option<DFA> {
+/// A lazy DFA of `nfa` (its start states are made on demand, anchored or not): leftmost-
+/// first to decide a line, all-matches to list the places an address can be cut.
+fn lazy_dfa(nfa: NFA, kind: MatchKind) -> Option<DFA> {
+    let capacity = if kind == MatchKind::All {
+        2 << 20
+    } else {
+        8 << 20
+    };
     DFA::builder()
-        .configure(
-            DFA::config()
-                .match_kind(MatchKind::LeftmostFirst)
-                .cache_capacity(8 << 20),
-        )
+        .configure(DFA::config().match_kind(kind).cache_capacity(capacity))
         .build_from_nfa(nfa)
         .ok()
 }
@@ -706,10 +718,7 @@ fn lazy_dfa(nfa: NFA) -> Option<DFA> {
 /// The capture searcher of one failregex; group numbers come from the translation (the
 /// printed pattern has numbered groups only).
 fn capturer(hir: &Hir, rx: &Rx, anchored: bool) -> Option<Capturer> {
-    let nfa = thompson::Compiler::new()
-        .configure(thompson::Config::new().utf8(false))
-        .build_from_hir(hir)
-        .ok()?;
+    let nfa = compile(std::slice::from_ref(hir), false, true)?;
     let idx = |n: &str| rx.names.iter().find(|(_, g)| g == n).map(|(i, _)| *i);
     let (ip4, ip6, dns) = (idx("ip4"), idx("ip6"), idx("dns"));
     let bt = BoundedBacktracker::builder().build_from_nfa(nfa).ok()?;
@@ -720,11 +729,7 @@ fn capturer(hir: &Hir, rx: &Rx, anchored: bool) -> Option<Capturer> {
         ip6,
         dns,
         anchored,
-        split: if std::env::var_os("NOSPLIT").is_some() {
-            None
-        } else {
-            split(hir, &ids, [ip4, ip6, dns])
-        },
+        split: split(hir, &ids, [ip4, ip6, dns]),
     })
 }
 
@@ -758,33 +763,19 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
     // Address groups only, numbered in order; everything else becomes non-capturing.
     let mut renum = Vec::new();
     let m_caps = regroup(&m, ids, &mut renum);
-    let m_caps_cmp = m_caps.clone();
-    let m_nfa = thompson::Compiler::new()
-        .configure(thompson::Config::new().utf8(false))
-        .build_from_hir(&Hir::concat(vec![m_caps, Hir::look(Look::End)]))
-        .ok()?;
+    let is_host = host_hir().is_some_and(|h| *h == m_caps);
+    let m_nfa = compile(
+        &[Hir::concat(vec![m_caps, Hir::look(Look::End)])],
+        false,
+        true,
+    )?;
     let new = |g: Option<usize>| g.and_then(|g| renum.iter().position(|&x| x == g).map(|i| i + 1));
     let all = |h: &Hir, reverse: bool| {
-        let nfa = thompson::Compiler::new()
-            .configure(
-                thompson::Config::new()
-                    .utf8(false)
-                    .reverse(reverse)
-                    .which_captures(thompson::WhichCaptures::None),
-            )
-            .build_from_hir(h)
-            .ok()?;
-        DFA::builder()
-            .configure(
-                DFA::config()
-                    .match_kind(MatchKind::All)
-                    .cache_capacity(2 << 20),
-            )
-            .build_from_nfa(nfa)
-            .ok()
+        lazy_dfa(
+            compile(std::slice::from_ref(h), reverse, false)?,
+            MatchKind::All,
+        )
     };
-    let is_host =
-        host_hir().is_some_and(|h| regroup(&h, &[1, 2, 3], &mut Vec::new()) == m_caps_cmp);
     Some(Split {
         a: all(&a, false)?,
         skip,
@@ -800,17 +791,25 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
 }
 
 /// fail2ban's `<HOST>` (usedns on, as the scan uses it) as the ASCII HIR the quick path
-/// builds: groups 1, 2, 3 are `ip4`, `ip6`, `dns`.
-fn host_hir() -> Option<Hir> {
-    let expanded = super::expand_tags("<HOST>", UseDns::Warn).ok()?;
-    let tr = super::translate(&expanded, false).ok()?;
-    let names: Vec<&str> = tr.names().map(|(_, n)| n).collect();
-    if names != ["ip4", "ip6", "dns"] {
-        return None;
-    }
-    let s = tr.emit_for(Target::Regular, false).ok()?;
-    let hir = regex_syntax::ParserBuilder::new().build().parse(&s).ok()?;
-    Some(fastpath::ascii_only(&hir))
+/// builds, its groups `ip4`, `ip6`, `dns` regrouped like an address part (built once).
+fn host_hir() -> Option<&'static Hir> {
+    static HOST: OnceLock<Option<Hir>> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let expanded = super::expand_tags("<HOST>", UseDns::Warn).ok()?;
+        let tr = super::translate(&expanded, false).ok()?;
+        let names: Vec<&str> = tr.names().map(|(_, n)| n).collect();
+        if names != ["ip4", "ip6", "dns"] {
+            return None;
+        }
+        let s = tr.emit_for(Target::Regular, false).ok()?;
+        let hir = regex_syntax::ParserBuilder::new().build().parse(&s).ok()?;
+        Some(regroup(
+            &fastpath::ascii_only(&hir),
+            &[1, 2, 3],
+            &mut Vec::new(),
+        ))
+    })
+    .as_ref()
 }
 
 /// True when `h` contains a capture group numbered in `ids`.
