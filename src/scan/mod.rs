@@ -1,5 +1,6 @@
 //! The parallel scan: inputs are cut into line-aligned chunks, each chunk is matched on a
-//! rayon worker into its own [`Tally`], and tallies are merged in input order.
+//! rayon worker into its own [`Tally`], and tallies are merged in input order (per-IP
+//! counters excepted: they add up in one table per worker, see [`tally`]).
 //!
 //! Semantics per line are fail2ban's server path without check-all (the first failregex that
 //! survives the ignore check wins, like `fail2ban-regex -o`), with three documented
@@ -26,6 +27,7 @@ use crate::date::DateDetector;
 use crate::input::{self, Compression, Opened};
 use crate::pattern::ipaddr::{self, Family};
 use crate::pattern::{AddrKind, Engine, EngineCache, LineOutcome, Quick, QuickCache, QuickPlan};
+use tally::IpTable;
 pub use tally::{Event, Hit, IpStat, Tally};
 
 /// Filters that share one date pattern, compiled into one engine.
@@ -80,8 +82,6 @@ pub(crate) struct Worker {
     /// Per group: the last `before` text checked with [`prefilter::LinePrefilter::join_risky`]
     /// and the answer (the text before the date is the same on almost every line).
     join: Vec<(Vec<u8>, bool)>,
-    /// Distinct addresses in the last chunk this worker scanned.
-    last_ips: usize,
 }
 
 impl Scanner {
@@ -97,7 +97,6 @@ impl Scanner {
             text: String::new(),
             ip: String::new(),
             join: vec![(Vec::new(), false); self.groups.len()],
-            last_ips: 0,
         }
     }
 
@@ -122,19 +121,17 @@ impl Scanner {
 
     /// Scans one chunk of whole lines (the last one may lack its newline only at EOF).
     /// `detectors` are fresh clones per chunk so that the result does not depend on which
-    /// chunks a thread saw before.
+    /// chunks a thread saw before. Per-IP counters go to `ips`, not to the returned tally.
     fn scan_chunk(
         &self,
         w: &mut Worker,
+        ips: &mut IpTable,
         detectors: &mut [DateDetector],
         file: u32,
         data: &[u8],
     ) -> Tally {
         let templates = template_count(detectors);
         let mut t = self.empty_tally(templates);
-        // Chunks of one log see about as many addresses as the previous one: size the map
-        // once instead of growing it from empty in every chunk.
-        t.ips.reserve(w.last_ips);
         let mut last_time: Option<f64> = None;
         let mut lineno = 0u64;
         let mut pos = 0usize;
@@ -222,7 +219,7 @@ impl Scanner {
                         for h in &qc.hits {
                             let ip = normalised(&mut w.ip, &w.text[h.start..h.end], h.kind);
                             failed = true;
-                            t.failure(ip, at(h.filter, h.regex), self.keep_events);
+                            t.failure(ips, ip, at(h.filter, h.regex), self.keep_events);
                         }
                         continue;
                     }
@@ -246,7 +243,7 @@ impl Scanner {
                         .find(|(k, _)| k == "ip")
                         .and_then(|(_, v)| v.as_deref())
                         .unwrap_or(&fl.id);
-                    t.failure(ip, at(fl.filter, fl.regex), self.keep_events);
+                    t.failure(ips, ip, at(fl.filter, fl.regex), self.keep_events);
                 }
             }
             if !dated {
@@ -264,7 +261,6 @@ impl Scanner {
             t.date_hits = d.hits_by_id();
         }
         t.last_time = last_time;
-        w.last_ips = t.ips.len();
         t
     }
 
@@ -281,24 +277,28 @@ impl Scanner {
         // Tallies merge in chunk order as they complete, so memory holds the running total
         // plus the few chunks that finished early, not one tally per chunk (per-chunk maps
         // of addresses would make memory grow with the input size).
-        let merger = Mutex::new(OrderedMerge {
-            next: 0,
-            pending: BTreeMap::new(),
-            acc: self.empty_tally(templates),
-        });
+        let merger = Mutex::new(OrderedMerge::new(self.empty_tally(templates)));
+        let tables = Mutex::new(Vec::new());
         // Each thread takes the next chunk in order (not rayon's halving split, under which
         // the second thread would start in the middle and its tallies wait for the first).
         let next = AtomicUsize::new(0);
-        let scan_next = || loop {
-            let seq = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(a, b)) = chunks.get(seq) else {
-                break;
-            };
-            let mut dets = detectors.to_vec();
-            let t = self.with_worker(|w| self.scan_chunk(w, &mut dets, file, &data[a..b]));
-            progress((b - a) as u64);
-            if let Ok(mut m) = merger.lock() {
-                m.push(seq, t);
+        let scan_next = || {
+            let mut ips = IpTable::default();
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(a, b)) = chunks.get(seq) else {
+                    break;
+                };
+                let mut dets = detectors.to_vec();
+                let t = self
+                    .with_worker(|w| self.scan_chunk(w, &mut ips, &mut dets, file, &data[a..b]));
+                progress((b - a) as u64);
+                if let Ok(mut m) = merger.lock() {
+                    m.push(seq, t);
+                }
+            }
+            if let Ok(mut v) = tables.lock() {
+                v.push(ips);
             }
         };
         let threads = rayon::current_num_threads().min(chunks.len()).max(1);
@@ -308,10 +308,7 @@ impl Scanner {
             }
             scan_next();
         });
-        match merger.into_inner() {
-            Ok(m) => m.acc,
-            Err(p) => p.into_inner().acc,
-        }
+        finish(merger, tables, file)
     }
 
     /// Scans a decoded stream: one thread reads and cuts blocks at newlines while the rayon
@@ -325,11 +322,9 @@ impl Scanner {
         progress: &(dyn Fn(u64) + Sync),
     ) -> (Tally, u64, Option<std::io::Error>) {
         let templates = template_count(detectors);
-        let merger = Mutex::new(OrderedMerge {
-            next: 0,
-            pending: BTreeMap::new(),
-            acc: self.empty_tally(templates),
-        });
+        let merger = Mutex::new(OrderedMerge::new(self.empty_tally(templates)));
+        // Idle per-IP tables: one per block being matched at the same time.
+        let tables = Mutex::new(Vec::new());
         let block = self.chunk_size.clamp(1, 16 << 20);
         let in_flight = AtomicUsize::new(0);
         let max_in_flight = 2 * rayon::current_num_threads() + 1;
@@ -388,11 +383,18 @@ impl Scanner {
                 }
                 in_flight.fetch_add(1, Ordering::AcqRel);
                 let merger = &merger;
+                let tables = &tables;
                 let in_flight = &in_flight;
                 let dets = detectors.to_vec();
                 s.spawn(move |_| {
                     let mut dets = dets;
-                    let t = self.with_worker(|w| self.scan_chunk(w, &mut dets, file, &buf));
+                    let popped = tables.lock().ok().and_then(|mut v| v.pop());
+                    let mut ips = popped.unwrap_or_default();
+                    let t =
+                        self.with_worker(|w| self.scan_chunk(w, &mut ips, &mut dets, file, &buf));
+                    if let Ok(mut v) = tables.lock() {
+                        v.push(ips);
+                    }
                     drop(buf);
                     progress(len);
                     if let Ok(mut m) = merger.lock() {
@@ -402,11 +404,7 @@ impl Scanner {
                 });
             }
         });
-        let acc = match merger.into_inner() {
-            Ok(m) => m.acc,
-            Err(p) => p.into_inner().acc,
-        };
-        (acc, total, read_error)
+        (finish(merger, tables, file), total, read_error)
     }
 
     /// Scans one path (plain, compressed or `-`), reporting what happened.
@@ -505,16 +503,45 @@ struct OrderedMerge {
     next: usize,
     pending: BTreeMap<usize, Tally>,
     acc: Tally,
+    /// Times given to chunks' leading undated failures (see [`Tally::merge_chunk_split`]).
+    late: IpTable,
 }
 
 impl OrderedMerge {
+    fn new(acc: Tally) -> OrderedMerge {
+        OrderedMerge {
+            next: 0,
+            pending: BTreeMap::new(),
+            acc,
+            late: IpTable::default(),
+        }
+    }
+
     fn push(&mut self, seq: usize, t: Tally) {
         self.pending.insert(seq, t);
         while let Some(t) = self.pending.remove(&self.next) {
-            self.acc.merge_chunk(t);
+            self.acc.merge_chunk_split(t, &mut self.late);
             self.next += 1;
         }
     }
+}
+
+/// The merged tally of one file: the chunks' tallies plus the per-IP tables of the workers
+/// that scanned them.
+fn finish(merger: Mutex<OrderedMerge>, tables: Mutex<Vec<IpTable>>, file: u32) -> Tally {
+    let m = merger.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut tables = tables.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut acc = m.acc;
+    // Absorb into the largest table: the others are smaller, or empty (a worker that saw
+    // no failure).
+    tables.sort_by_key(IpTable::len);
+    let mut all = tables.pop().unwrap_or_default();
+    for t in tables {
+        all.absorb(t);
+    }
+    all.absorb(m.late);
+    acc.add_ips(all, file);
+    acc
 }
 
 /// Cuts `data` into `(start, end)` ranges of about `size` bytes, each ending just after a

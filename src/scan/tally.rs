@@ -1,8 +1,15 @@
 //! Per-chunk results of a scan and their merge.
 //!
-//! Each chunk fills its own [`Tally`]; tallies merge with [`Tally::merge`] in input order, so
-//! the merged result does not depend on the thread count or the chunk size (style habit 7).
-//! Every line ends up in exactly one of `matched`, `ignored`, `missed` or `skipped`.
+//! Each chunk fills its own [`Tally`]; tallies merge with [`Tally::merge_chunk`] in input
+//! order, so the merged result does not depend on the thread count or the chunk size (style
+//! habit 7). Every line ends up in exactly one of `matched`, `ignored`, `missed` or `skipped`.
+//!
+//! Per-IP counters are the exception to "one tally per chunk": they only add up (sums, min and
+//! max), so the scan keeps them in an [`IpTable`] per worker that lives across the chunks of a
+//! file and is merged once at the end. A fresh map per 4 MB chunk re-allocated every address
+//! of the chunk and re-hashed it on merge. The one order-dependent part, the time given to a
+//! chunk's failures before its first dated line, is known only when the chunk is merged in
+//! order; it is kept aside in a table of its own (see [`Tally::merge_chunk_split`]).
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -48,16 +55,6 @@ pub struct IpStat {
 }
 
 impl IpStat {
-    fn add(&mut self, key: (u32, u32), file: u32, time: Option<f64>) {
-        self.hits += 1;
-        if let Some(t) = time {
-            self.first_seen = Some(self.first_seen.map_or(t, |f| f.min(t)));
-            self.last_seen = Some(self.last_seen.map_or(t, |l| l.max(t)));
-        }
-        bump(&mut self.regexes, key, 1);
-        bump(&mut self.files, file, 1);
-    }
-
     fn merge(&mut self, o: &IpStat) {
         self.hits += o.hits;
         for t in [o.first_seen, o.last_seen].into_iter().flatten() {
@@ -102,7 +99,8 @@ pub struct Tally {
     /// Hits per date template id.
     pub date_hits: Vec<u64>,
     /// Per address. FxHash: the keys are short and not attacker-chosen in a way that
-    /// matters for an offline audit, and SipHash was a visible cost per failure.
+    /// matters for an offline audit, and SipHash was a visible cost per failure. Empty in the
+    /// tally of a chunk: the scan counts addresses in [`IpTable`]s and adds them per file.
     pub ips: HashMap<String, IpStat, BuildHasherDefault<FxHasher>>,
     /// Events, in input order; kept only when asked for (per-event output, ban replay).
     pub events: Vec<Event>,
@@ -124,22 +122,16 @@ impl Tally {
         }
     }
 
-    /// Records one failure of address `ip` (the event's `ip` is ignored and filled here).
-    /// Only a first sighting of an address, or a kept event, allocates.
-    pub fn failure(&mut self, ip: &str, ev: Hit, keep_event: bool) {
+    /// Records one failure of address `ip` (the event's `ip` is ignored and filled here);
+    /// its per-IP counters go to the worker's `ips` table. Only the first sighting of an
+    /// address by a worker, a failure before the chunk's first dated line, or a kept event
+    /// allocates.
+    pub(crate) fn failure(&mut self, ips: &mut IpTable, ip: &str, ev: Hit, keep_event: bool) {
         if ev.time.is_none() {
             self.leading_undated.push(ip.to_string());
         }
         self.regex_hits[ev.filter as usize][ev.regex as usize] += 1;
-        let key = (ev.filter, ev.regex);
-        match self.ips.get_mut(ip) {
-            Some(stat) => stat.add(key, ev.file, ev.time),
-            None => self
-                .ips
-                .entry(ip.to_string())
-                .or_default()
-                .add(key, ev.file, ev.time),
-        }
+        ips.add(ip, (ev.filter, ev.regex), ev.time);
         if keep_event {
             self.events.push(Event {
                 time: ev.time,
@@ -149,6 +141,31 @@ impl Tally {
                 file: ev.file,
                 line: ev.line,
             });
+        }
+    }
+
+    /// [`Tally::merge_chunk`] for a chunk whose per-IP counters went to an [`IpTable`]: the
+    /// time its leading undated failures get from `self` is noted in `late` (an address seen
+    /// at that time, no hit) instead of being applied to `next.ips`.
+    pub(crate) fn merge_chunk_split(&mut self, mut next: Tally, late: &mut IpTable) {
+        if let Some(t) = self.last_time {
+            for ip in next.leading_undated.drain(..) {
+                late.seen(&ip, t);
+            }
+        }
+        self.merge_chunk(next);
+    }
+
+    /// Adds the per-IP counters of `table`, all from file `file`, to `self.ips`.
+    pub(crate) fn add_ips(&mut self, table: IpTable, file: u32) {
+        self.ips.reserve(table.len());
+        for (ip, acc) in table.into_stats(file) {
+            match self.ips.get_mut(&ip) {
+                Some(s) => s.merge(&acc),
+                None => {
+                    self.ips.insert(ip, acc);
+                }
+            }
         }
     }
 
@@ -232,5 +249,250 @@ fn add_nested(a: &mut Vec<Vec<u64>>, b: &[Vec<u64>]) {
         for (p, q) in x.iter_mut().zip(y) {
             *p += q;
         }
+    }
+}
+
+/// Longest address kept inline in an [`IpTable`]: any IPv4 or normalised IPv6 text.
+const INLINE: usize = 47;
+
+/// An address of at most [`INLINE`] bytes, stored in place so that a map of them needs no
+/// allocation per address and compares keys without chasing a pointer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ShortKey {
+    len: u8,
+    bytes: [u8; INLINE],
+}
+
+impl ShortKey {
+    fn new(ip: &str) -> Option<ShortKey> {
+        let src = ip.as_bytes();
+        let mut bytes = [0; INLINE];
+        bytes.get_mut(..src.len())?.copy_from_slice(src);
+        Some(ShortKey {
+            len: src.len() as u8,
+            bytes,
+        })
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes[..usize::from(self.len)]).into_owned()
+    }
+}
+
+/// Per-IP counters of one file, as one worker accumulates them: [`IpStat`] without the
+/// per-file list (the file is the same for every entry) and with the first (f, regex)
+/// counter in place (an address almost always fails one regex only, so `more` stays an
+/// unallocated empty Vec).
+#[derive(Debug, Clone, Default)]
+struct IpAcc {
+    hits: u64,
+    first_seen: Option<f64>,
+    last_seen: Option<f64>,
+    regex: (u32, u32),
+    regex_hits: u64,
+    /// Other (filter, regex) counters, sorted.
+    more: Vec<((u32, u32), u64)>,
+}
+
+impl IpAcc {
+    fn seen(&mut self, t: f64) {
+        self.first_seen = Some(self.first_seen.map_or(t, |f| f.min(t)));
+        self.last_seen = Some(self.last_seen.map_or(t, |l| l.max(t)));
+    }
+
+    fn bump_regex(&mut self, key: (u32, u32), n: u64) {
+        if self.regex_hits == 0 || self.regex == key {
+            self.regex = key;
+            self.regex_hits += n;
+        } else {
+            bump(&mut self.more, key, n);
+        }
+    }
+
+    fn absorb(&mut self, o: IpAcc) {
+        self.hits += o.hits;
+        for t in [o.first_seen, o.last_seen].into_iter().flatten() {
+            self.seen(t);
+        }
+        if o.regex_hits > 0 {
+            self.bump_regex(o.regex, o.regex_hits);
+        }
+        for (k, n) in o.more {
+            self.bump_regex(k, n);
+        }
+    }
+
+    fn into_stat(self, file: u32) -> IpStat {
+        let mut regexes = self.more;
+        if self.regex_hits > 0 {
+            bump(&mut regexes, self.regex, self.regex_hits);
+        }
+        IpStat {
+            hits: self.hits,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            regexes,
+            files: if self.hits > 0 {
+                vec![(file, self.hits)]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// Per-IP counters of one file kept by one worker across its chunks (see the module doc).
+/// Memory grows with the distinct addresses of the file, not with its size.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IpTable {
+    short: FxMap<ShortKey, IpAcc>,
+    /// Longer IDs (host names, `<F-ID>` captures).
+    long: FxMap<Box<str>, IpAcc>,
+}
+
+impl std::fmt::Debug for ShortKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl IpTable {
+    /// Runs `f` on the counters of `ip`, created empty on a first sighting.
+    fn update(&mut self, ip: &str, f: impl FnOnce(&mut IpAcc)) {
+        match ShortKey::new(ip) {
+            Some(k) => f(self.short.entry(k).or_default()),
+            // Looked up by `&str` first: `entry` takes an owned key, which would allocate
+            // on every hit.
+            None => match self.long.get_mut(ip) {
+                Some(a) => f(a),
+                None => f(self.long.entry(ip.into()).or_default()),
+            },
+        }
+    }
+
+    fn add(&mut self, ip: &str, key: (u32, u32), time: Option<f64>) {
+        self.update(ip, |acc| {
+            acc.hits += 1;
+            if let Some(t) = time {
+                acc.seen(t);
+            }
+            acc.bump_regex(key, 1);
+        });
+    }
+
+    /// Notes that `ip` was seen at time `t`, without a hit.
+    fn seen(&mut self, ip: &str, t: f64) {
+        self.update(ip, |acc| acc.seen(t));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+
+    /// Adds the counters of `other` (the same file, another worker) to `self`.
+    pub(crate) fn absorb(&mut self, other: IpTable) {
+        for (k, a) in other.short {
+            self.short.entry(k).or_default().absorb(a);
+        }
+        for (k, a) in other.long {
+            self.long.entry(k).or_default().absorb(a);
+        }
+    }
+
+    fn into_stats(self, file: u32) -> impl Iterator<Item = (String, IpStat)> {
+        let short = self
+            .short
+            .into_iter()
+            .map(move |(k, a)| (k.text(), a.into_stat(file)));
+        let long = self
+            .long
+            .into_iter()
+            .map(move |(k, a)| (k.into_string(), a.into_stat(file)));
+        short.chain(long)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(time: Option<f64>, regex: u32) -> Hit {
+        Hit {
+            time,
+            filter: 0,
+            regex,
+            file: 3,
+            line: 1,
+        }
+    }
+
+    fn shaped() -> Tally {
+        Tally::new(&[(3, 0)], 0)
+    }
+
+    /// Chunks scanned by two workers and merged in order give the tally of one pass, whose
+    /// undated failures carry the time of the previous dated line.
+    #[test]
+    fn split_tables_equal_one_pass() {
+        let long = "host-".repeat(12);
+        let (mut one, mut one_ips) = (shaped(), IpTable::default());
+        for (ip, t, r) in [
+            ("192.0.2.1", 10.0, 0),
+            ("2001:db8::1", 11.0, 1),
+            ("192.0.2.1", 11.0, 2),
+            (long.as_str(), 11.0, 0),
+            ("2001:db8::1", 20.0, 0),
+        ] {
+            one.failure(&mut one_ips, ip, hit(Some(t), r), true);
+        }
+        one.last_time = Some(20.0);
+        one.lines = 5;
+        one.add_ips(one_ips, 3);
+
+        let (mut a, mut b) = (IpTable::default(), IpTable::default());
+        let mut c1 = shaped();
+        c1.failure(&mut a, "192.0.2.1", hit(Some(10.0), 0), true);
+        c1.failure(&mut a, "2001:db8::1", hit(Some(11.0), 1), true);
+        c1.last_time = Some(11.0);
+        c1.lines = 2;
+        let mut c2 = shaped();
+        c2.failure(&mut b, "192.0.2.1", hit(None, 2), true);
+        c2.failure(&mut b, &long, hit(None, 0), true);
+        c2.failure(&mut b, "2001:db8::1", hit(Some(20.0), 0), true);
+        c2.last_time = Some(20.0);
+        c2.lines = 3;
+        let (mut acc, mut late) = (shaped(), IpTable::default());
+        acc.merge_chunk_split(c1, &mut late);
+        acc.merge_chunk_split(c2, &mut late);
+        a.absorb(b);
+        a.absorb(late);
+        acc.add_ips(a, 3);
+        for ev in &mut one.events {
+            ev.line = 0;
+        }
+        for ev in &mut acc.events {
+            ev.line = 0;
+        }
+        assert_eq!(acc, one);
+        let s = &acc.ips["192.0.2.1"];
+        assert_eq!(s.regexes, [((0, 0), 1), ((0, 2), 1)]);
+        assert_eq!(s.files, [(3, 2)]);
+        assert_eq!(acc.ips[long.as_str()].first_seen, Some(11.0));
+    }
+
+    /// Failures before a file's first dated line keep no time, and stay listed.
+    #[test]
+    fn undated_start_of_a_file_stays_undated() {
+        let (mut acc, mut late, mut ips) = (shaped(), IpTable::default(), IpTable::default());
+        let mut c1 = shaped();
+        c1.failure(&mut ips, "192.0.2.9", hit(None, 0), false);
+        acc.merge_chunk_split(c1, &mut late);
+        ips.absorb(late);
+        acc.add_ips(ips, 0);
+        assert_eq!(acc.leading_undated, ["192.0.2.9"]);
+        let s = &acc.ips["192.0.2.9"];
+        assert_eq!((s.hits, s.first_seen, s.last_seen), (1, None, None));
     }
 }
