@@ -257,7 +257,7 @@ const INLINE: usize = 47;
 
 /// An address of at most [`INLINE`] bytes, stored in place so that a map of them needs no
 /// allocation per address and compares keys without chasing a pointer.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct ShortKey {
     len: u8,
     bytes: [u8; INLINE],
@@ -279,18 +279,35 @@ impl ShortKey {
     }
 }
 
+/// Hashes the used bytes only (the rest is zero): an IPv4 address is a third of the array.
+impl std::hash::Hash for ShortKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write(&self.bytes[..usize::from(self.len)]);
+    }
+}
+
+impl std::fmt::Debug for ShortKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+/// (filter, regex) counters kept in place per address. An address usually fails one or two
+/// regexes; keeping a few counters next to its key spares a pointer chase into a cold
+/// heap block on every failure, which showed in profiles once the table outgrew the cache.
+const INLINE_REGEXES: usize = 4;
+
 /// Per-IP counters of one file, as one worker accumulates them: [`IpStat`] without the
-/// per-file list (the file is the same for every entry) and with the first (f, regex)
-/// counter in place (an address almost always fails one regex only, so `more` stays an
-/// unallocated empty Vec).
+/// per-file list (the file is the same for every entry) and with its first (filter, regex)
+/// counters in place, so that `more` stays an unallocated empty Vec for most addresses.
 #[derive(Debug, Clone, Default)]
 struct IpAcc {
     hits: u64,
     first_seen: Option<f64>,
     last_seen: Option<f64>,
-    regex: (u32, u32),
-    regex_hits: u64,
-    /// Other (filter, regex) counters, sorted.
+    /// The first counters, in order of first failure; the used ones (count > 0) come first.
+    regexes: [((u32, u32), u64); INLINE_REGEXES],
+    /// Further counters, sorted; a key is either in `regexes` or here.
     more: Vec<((u32, u32), u64)>,
 }
 
@@ -301,12 +318,14 @@ impl IpAcc {
     }
 
     fn bump_regex(&mut self, key: (u32, u32), n: u64) {
-        if self.regex_hits == 0 || self.regex == key {
-            self.regex = key;
-            self.regex_hits += n;
-        } else {
-            bump(&mut self.more, key, n);
+        for slot in &mut self.regexes {
+            if slot.1 == 0 || slot.0 == key {
+                slot.0 = key;
+                slot.1 += n;
+                return;
+            }
         }
+        bump(&mut self.more, key, n);
     }
 
     fn absorb(&mut self, o: IpAcc) {
@@ -314,18 +333,19 @@ impl IpAcc {
         for t in [o.first_seen, o.last_seen].into_iter().flatten() {
             self.seen(t);
         }
-        if o.regex_hits > 0 {
-            self.bump_regex(o.regex, o.regex_hits);
-        }
-        for (k, n) in o.more {
-            self.bump_regex(k, n);
+        for (k, n) in o.regexes.into_iter().chain(o.more) {
+            if n > 0 {
+                self.bump_regex(k, n);
+            }
         }
     }
 
     fn into_stat(self, file: u32) -> IpStat {
         let mut regexes = self.more;
-        if self.regex_hits > 0 {
-            bump(&mut regexes, self.regex, self.regex_hits);
+        for (k, n) in self.regexes {
+            if n > 0 {
+                bump(&mut regexes, k, n);
+            }
         }
         IpStat {
             hits: self.hits,
@@ -350,12 +370,6 @@ pub(crate) struct IpTable {
     short: FxMap<ShortKey, IpAcc>,
     /// Longer IDs (host names, `<F-ID>` captures).
     long: FxMap<Box<str>, IpAcc>,
-}
-
-impl std::fmt::Debug for ShortKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.text())
-    }
 }
 
 impl IpTable {
@@ -494,5 +508,44 @@ mod tests {
         assert_eq!(acc.leading_undated, ["192.0.2.9"]);
         let s = &acc.ips["192.0.2.9"];
         assert_eq!((s.hits, s.first_seen, s.last_seen), (1, None, None));
+    }
+
+    /// Counters beyond the inline ones spill into `more`; the report lists them all sorted.
+    #[test]
+    fn many_regexes_per_address_stay_sorted_and_exact() {
+        let (mut a, mut b) = (IpTable::default(), IpTable::default());
+        for r in [5, 1, 7, 1, 3, 0, 6, 2] {
+            a.add("192.0.2.7", (0, r), Some(f64::from(r)));
+        }
+        for r in [2, 4, 7, 9] {
+            b.add("192.0.2.7", (1, r), None);
+            b.add("192.0.2.7", (0, r), None);
+        }
+        b.absorb(a);
+        let mut t = Tally::default();
+        t.add_ips(b, 0);
+        let s = &t.ips["192.0.2.7"];
+        let want: Vec<((u32, u32), u64)> = [
+            ((0, 0), 1),
+            ((0, 1), 2),
+            ((0, 2), 2),
+            ((0, 3), 1),
+            ((0, 4), 1),
+            ((0, 5), 1),
+            ((0, 6), 1),
+            ((0, 7), 2),
+            ((0, 9), 1),
+            ((1, 2), 1),
+            ((1, 4), 1),
+            ((1, 7), 1),
+            ((1, 9), 1),
+        ]
+        .to_vec();
+        assert_eq!(s.regexes, want);
+        assert_eq!(
+            (s.hits, s.first_seen, s.last_seen),
+            (16, Some(0.0), Some(7.0))
+        );
+        assert_eq!(s.files, [(0, 16)]);
     }
 }
