@@ -354,7 +354,8 @@ fn other_codecs_give_the_same_report() {
 }
 
 /// The quick path (lazy DFAs + narrow captures) and the chunk-wide literal prefilter only
-/// skip work: with either or both disabled (`FAILSCAN_NO_QUICK`, `FAILSCAN_NO_PREFILTER`)
+/// skip work: with either or both disabled (`FAILSCAN_NO_QUICK`, `FAILSCAN_NO_PREFILTER`,
+/// or only its skeleton matcher with `FAILSCAN_NO_SKELETON`)
 /// every report is identical, on the corpus, on generated logs of every date format, on
 /// lines chosen to take the quick path's fallbacks, and (with fail2ban installed) on every
 /// stock filter's own sample log.
@@ -412,8 +413,9 @@ fn quick_path_and_prefilter_change_nothing() {
         assert!(st.success(), "generator failed for {format}");
         inputs.push(path);
     }
-    let modes: [&[(&str, &str)]; 3] = [
+    let modes: [&[(&str, &str)]; 4] = [
         &[("FAILSCAN_NO_QUICK", "1")],
+        &[("FAILSCAN_NO_SKELETON", "1")],
         &[("FAILSCAN_NO_PREFILTER", "1")],
         &[("FAILSCAN_NO_QUICK", "1"), ("FAILSCAN_NO_PREFILTER", "1")],
     ];

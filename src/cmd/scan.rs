@@ -108,6 +108,7 @@ pub fn build_scanner(
     // path (every candidate line then runs the full engine): tests compare the paths.
     let use_prefilter = std::env::var_os("FAILSCAN_NO_PREFILTER").is_none();
     let use_quick = std::env::var_os("FAILSCAN_NO_QUICK").is_none();
+    let use_skeleton = std::env::var_os("FAILSCAN_NO_SKELETON").is_none();
     let mut groups: Vec<Group> = Vec::new();
     let mut keys: Vec<Option<String>> = Vec::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
@@ -142,7 +143,7 @@ pub fn build_scanner(
             LinePrefilter::pass_all()
         };
         let quick = if use_quick {
-            QuickPlan::build(&engine)
+            QuickPlan::build_with(&engine, use_skeleton)
         } else {
             None
         };

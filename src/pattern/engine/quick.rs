@@ -40,6 +40,10 @@ use regex_syntax::hir::{
 use super::{fastpath, Engine, Family, Rx, Target, UseDns};
 use crate::pattern::DnsMode;
 
+mod skeleton;
+
+use skeleton::{SkelCache, Skeleton, Verdict};
+
 /// Groups whose meaning the quick path does not reproduce (the engine's `finish`).
 const SPECIAL: [&str; 5] = ["fid", "mlfid", "nofail", "cidr", "mlfforget"];
 
@@ -89,6 +93,8 @@ struct QuickFilter {
     fails: DFA,
     /// Per failregex: its exact capture searcher, `None` when only a superset is known.
     capture: Vec<Option<Capturer>>,
+    /// The first try on a line (see [`skeleton`]), when a failregex has its shape.
+    skel: Option<Skeleton>,
 }
 
 #[derive(Debug)]
@@ -164,6 +170,10 @@ pub struct QuickCache {
     heads: Vec<Option<DfaCache>>,
     fails: Vec<Option<DfaCache>>,
     caps: Vec<Vec<Option<CapCache>>>,
+    skels: Vec<Option<SkelCache>>,
+    /// Lines the skeleton decided (tests check it does its share).
+    #[cfg(test)]
+    skel_decided: usize,
     /// The hits of the last [`QuickPlan::classify`] that returned [`Quick::Done`].
     pub hits: Vec<QuickHit>,
 }
@@ -172,13 +182,19 @@ impl QuickPlan {
     /// Builds the quick path of `engine`, `None` when its options never allow it (check-all,
     /// multi-line buffers, raw IDs) or no filter qualifies.
     pub fn build(engine: &Engine) -> Option<QuickPlan> {
+        QuickPlan::build_with(engine, true)
+    }
+
+    /// [`QuickPlan::build`], with or without the [`skeleton`] matcher (tests compare both;
+    /// the results are the same).
+    pub fn build_with(engine: &Engine, skeleton: bool) -> Option<QuickPlan> {
         let o = &engine.opts;
         if o.check_all || o.maxlines > 1 {
             return None;
         }
         let raw_names = o.usedns == UseDns::Raw || o.dns == DnsMode::Raw;
         let filters: Vec<Option<QuickFilter>> = (0..engine.filters.len())
-            .map(|fi| build_filter(engine, fi))
+            .map(|fi| build_filter(engine, fi, skeleton))
             .collect();
         filters
             .iter()
@@ -214,6 +230,17 @@ impl QuickPlan {
                     None => Vec::new(),
                 })
                 .collect(),
+            skels: self
+                .filters
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .and_then(|f| f.skel.as_ref())
+                        .map(Skeleton::new_cache)
+                })
+                .collect(),
+            #[cfg(test)]
+            skel_decided: 0,
             hits: Vec::new(),
         }
     }
@@ -266,6 +293,32 @@ fn filter_line(
         _ => 0,
     };
     let hay = &buf[start..];
+    if let (Some(sk), Some(sc)) = (&f.skel, c.skels[fi].as_mut()) {
+        let v = sk.classify(sc, hay.as_bytes(), raw_names);
+        #[cfg(test)]
+        if v != Verdict::Unknown {
+            c.skel_decided += 1;
+        }
+        match v {
+            Verdict::Hit {
+                regex,
+                kind,
+                start: s,
+                end: e,
+            } => {
+                c.hits.push(QuickHit {
+                    filter: fi,
+                    regex,
+                    kind,
+                    start: start + s,
+                    end: start + e,
+                });
+                return Quick::Done;
+            }
+            Verdict::NoHit => return Quick::Done,
+            Verdict::Unknown => {}
+        }
+    }
     let Some(cache) = c.fails[fi].as_mut() else {
         return Quick::Fallback;
     };
@@ -598,7 +651,7 @@ fn pick_address(
 }
 
 /// The quick form of filter `fi`, `None` when it does not qualify (module doc).
-fn build_filter(e: &Engine, fi: usize) -> Option<QuickFilter> {
+fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
     let f = &e.filters[fi];
     if !f.ign.is_empty() || f.fail.is_empty() {
         return None;
@@ -630,6 +683,7 @@ fn build_filter(e: &Engine, fi: usize) -> Option<QuickFilter> {
     };
     let mut pats = Vec::new();
     let mut capture = Vec::new();
+    let (mut hirs, mut regulars, mut groups) = (Vec::new(), Vec::new(), Vec::new());
     for fc in &f.fail {
         let rx = &e.rxs[fc.rx];
         if special(rx) {
@@ -648,17 +702,27 @@ fn build_filter(e: &Engine, fi: usize) -> Option<QuickFilter> {
         } else {
             None
         });
+        let idx = |n: &str| rx.names.iter().find(|(_, g)| g == n).map(|(i, _)| *i);
+        groups.push([idx("ip4"), idx("ip6"), idx("dns")]);
+        regulars.push(regular);
         pats.push(if anchored {
-            hir
+            hir.clone()
         } else {
-            Hir::concat(vec![any_lazy(), hir])
+            Hir::concat(vec![any_lazy(), hir.clone()])
         });
+        hirs.push(hir);
     }
     let fails = lazy_dfa(compile(&pats, false, false)?, MatchKind::LeftmostFirst)?;
+    let skel = if skeleton {
+        Skeleton::build(&hirs, &pats, &regulars, &groups)
+    } else {
+        None
+    };
     Some(QuickFilter {
         head,
         fails,
         capture,
+        skel,
     })
 }
 
@@ -964,6 +1028,79 @@ mod tests {
         assert!(
             decided > lines.len() / 2,
             "only {decided} of {} decided",
+            lines.len()
+        );
+    }
+
+    /// Lines of the usual Asterisk shapes with every kind of address, and lines built to
+    /// reach the skeleton's slow corners (a second alternative after the first failed, a
+    /// class run that must not be taken whole, a non-tree failregex ahead in the list):
+    /// the quick path with its skeleton gives the engine's failures, the skeleton decides
+    /// most lines, and the plan without a skeleton agrees as well.
+    #[test]
+    fn skeleton_agrees_with_the_engine() {
+        let e = engine(&[
+            r"^Registration from '[^']*' failed for '<HOST>(:\d+)?' - (?:Wrong password|No matching peer found)$",
+            r"^Call from '[^']*' \((?:(?:TCP|UDP):)?<HOST>:\d+\) to extension '[^']*' rejected",
+            r"^(?:Host )?<HOST> failed to authenticate\b",
+            r"^Request (?:'[^']*' )?from '(?:[^']*|.*?)' failed for '<HOST>(?::\d+)?'\s\(callid: [^\)]*\) - (?:Failed|Error) to authenticate\s*$",
+            r"^hacking attempt detected '<HOST>'$",
+            r"^x[ab]*b<HOST>$",
+        ]);
+        let hosts = [
+            "192.0.2.1",
+            "192.0.2.1:5060",
+            "2001:db8::1",
+            "[2001:db8::2]:5061",
+            "::ffff:192.0.2.3",
+            "::fffff:192.0.2.3",
+            "example.com",
+            "1.2.3.4567",
+            "1.2.3.4]",
+            "UDP:192.0.2.4",
+            "TCP:192.0.2.4:5062",
+            "",
+        ];
+        let shapes = [
+            "host sshd[1]: Registration from '\"1\" <sip:1@x>' failed for '{h}' - Wrong password",
+            "host sshd[1]: Registration from '' failed for '{h}:5060' - No matching peer found",
+            "host sshd[1]: Registration from 'a' failed for '{h}' - Wrong password ",
+            "host sshd[1]: Call from 'anonymous' ({h}:5070) to extension '9' rejected because",
+            "host sshd[1]: Call from 'anonymous' (UDP:{h}:5070) to extension '9' rejected",
+            "host sshd[1]: Host {h} failed to authenticate as 'x'",
+            "host sshd[1]: {h} failed to authenticated",
+            "host sshd[1]: Request 'INVITE' from '<sip:9@x>' failed for '{h}' (callid: a-b) - Failed to authenticate",
+            "host sshd[1]: Request from '<sip:9@x>' failed for '{h}:1' (callid: a) - Error to authenticate  ",
+            "host sshd[1]: Request 'R' from 'it's' failed for '{h}' (callid: c) - Failed to authenticate",
+            "host sshd[1]: Request 'R' from 'a' failed for 'b' failed for '{h}' (callid: c) - Failed to authenticate",
+            "host sshd[1]: hacking attempt detected '{h}'",
+            "host sshd[1]: hacking attempt detected '{h}' ",
+            "host sshd[1]: xabab{h}",
+            "host sshd[1]: xab{h}",
+            "host sshd[1]: nothing here {h}",
+        ];
+        let lines: Vec<String> = shapes
+            .iter()
+            .flat_map(|s| hosts.iter().map(move |h| s.replace("{h}", h)))
+            .collect();
+        agree(&e, &lines);
+        let plan = QuickPlan::build(&e).unwrap();
+        assert!(plan.filters[0].as_ref().unwrap().skel.is_some());
+        let mut qc = plan.new_cache();
+        let plain = QuickPlan::build_with(&e, false).unwrap();
+        assert!(plain.filters[0].as_ref().unwrap().skel.is_none());
+        let mut pc = plain.new_cache();
+        for line in &lines {
+            let buf = format!("{line}\n");
+            let (a, b) = (plan.classify(&mut qc, &buf), plain.classify(&mut pc, &buf));
+            if a == Quick::Done && b == Quick::Done {
+                assert_eq!(qc.hits, pc.hits, "{line:?}");
+            }
+        }
+        assert!(
+            qc.skel_decided > lines.len() * 2 / 3,
+            "skeleton decided {} of {}",
+            qc.skel_decided,
             lines.len()
         );
     }

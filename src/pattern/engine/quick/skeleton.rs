@@ -1,0 +1,1092 @@
+//! The skeleton matcher: the quick path's first try on a line, with no automaton walk
+//! over most of the text.
+//!
+//! A failregex such as `^Registration from '[^']*' failed for '<HOST>(:\d+)?' - (?:Wrong
+//! password|…)$` is mostly literals and runs of one byte class that end where the next
+//! literal starts. Matching those with `starts_with` and `memchr` costs a few nanoseconds,
+//! where the lazy DFAs of [`super::QuickFilter`] pay a dependent table load per byte for
+//! each of the five walks the general quick path needs (head, failregex set, address cut).
+//!
+//! Each anchored, regular failregex `^ A X C` is compiled to a small tree ([`Node`]) run
+//! by a depth-first backtracking search in Python's order (alternatives left to right,
+//! greedy repetitions longest first), so the first success is the match `re` would report:
+//! - `X` is the *address region*: the top-level parts that hold the `ip4`/`ip6`/`dns`
+//!   groups, widened until the next part is a literal whose first byte `X` can never
+//!   match. `X` then ends exactly where the run of bytes it can match ends (the literal
+//!   must start right there), so its span `[p, r)` is found with one table scan, and its
+//!   groups are those of `X`'s preferred parse of exactly that span: a hand check for an
+//!   IPv4 `<HOST>` ([`ip4_prefix`]), else the bounded backtracker on the span alone.
+//! - a run of one class whose every possible follower starts with a byte outside the
+//!   class can only end where the class stops, so it is matched without backtracking
+//!   (`atomic`, decided once when the tree is built).
+//!
+//! Failregexes are tried in list order, like the general quick path's leftmost-first DFA.
+//! A failregex that is not of this shape is only used to rule a line out (its literal
+//! prefix, then its own anchored lazy DFA); when it could match, or a search exceeds its
+//! step budget, or meets a construct the tree does not model, the verdict is
+//! [`Verdict::Unknown`] and the general quick path decides the line. So this module never
+//! changes a result, it only skips work (tests below compare it with the engine).
+
+use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
+use regex_automata::nfa::thompson::backtrack::{BoundedBacktracker, Cache as BtCache};
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input, MatchKind};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+use super::{compile, has_group, host_hir, lazy_dfa, pick_address, regroup, AddrKind};
+use crate::pattern::engine::Family;
+
+/// A set of bytes, as a lookup table (the fastest test in a run scan).
+type Set = [bool; 256];
+
+/// Work allowed per line and pattern, in nodes visited per byte of the line: far above
+/// what a pattern of the usual shape needs (about one), low enough that a pattern which
+/// backtracks badly gives up quickly and lets the linear DFA path decide.
+const BUDGET_PER_BYTE: usize = 8;
+/// Nesting of backtracking frames (alternatives, repetitions) before giving up.
+const MAX_DEPTH: u32 = 1000;
+
+/// One element of a compiled failregex.
+#[derive(Debug)]
+enum Node {
+    Lit(Box<[u8]>),
+    /// One byte of a class.
+    One(Box<Set>),
+    Run(Run),
+    /// A repetition of a sequence that cannot match empty.
+    Rep(Box<Rep>),
+    /// Ordered alternatives (an optional part is `[part, []]`, or `[[], part]` when lazy).
+    Alt(Vec<Vec<Node>>),
+    /// `$` as the quick path sees it (`EndLF`): the end, or before the line's `\n`.
+    End,
+    /// The address region of the pattern (see the module doc).
+    Region,
+    /// Anything else: the search gives up when it gets here.
+    Unsupported,
+}
+
+/// A repetition of one byte class.
+#[derive(Debug)]
+struct Run {
+    set: Box<Set>,
+    /// When the bytes outside the class (within ASCII) are one to three bytes, memchr
+    /// finds where the run stops.
+    stops: Option<Stops>,
+    min: u32,
+    max: u32,
+    greedy: bool,
+    /// Only the longest run can be followed (see the module doc).
+    atomic: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stops {
+    One(u8),
+    Two(u8, u8),
+    Three(u8, u8, u8),
+}
+
+#[derive(Debug)]
+struct Rep {
+    body: Vec<Node>,
+    min: u32,
+    max: u32,
+    greedy: bool,
+}
+
+/// What can start a node or sequence.
+#[derive(Clone)]
+struct First {
+    set: Set,
+    /// It can match without consuming a byte.
+    nullable: bool,
+}
+
+/// The outcome of a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum R {
+    No,
+    Yes,
+    /// Gave up: the general quick path decides.
+    Unknown,
+}
+
+/// How a search ends once the sequence is consumed.
+#[derive(Clone, Copy)]
+enum Term {
+    /// The whole failregex matched: check the address region.
+    Pattern,
+    /// A part of the region must end exactly here.
+    At(usize),
+    /// Any end is fine: record it.
+    Any,
+}
+
+/// A continuation: what still has to match after the current sequence.
+struct Cont<'a> {
+    k: K<'a>,
+    next: Option<&'a Cont<'a>>,
+}
+
+enum K<'a> {
+    Seq(&'a [Node]),
+    /// Repetition `rep` after `count` iterations.
+    Rep(&'a Rep, u32),
+}
+
+/// Per-search state.
+struct St<'h, 'c> {
+    hay: &'h [u8],
+    raw_names: bool,
+    budget: usize,
+    term: Term,
+    /// The span of the address region on the current path.
+    region: (usize, usize),
+    /// Where an `Any` search ended, or the address found by a `Pattern` search.
+    end: usize,
+    found: Option<(AddrKind, usize, usize)>,
+    cache: Option<&'c mut PatCache>,
+}
+
+/// The address region of a tree pattern.
+#[derive(Debug)]
+struct Region {
+    /// Every byte the region can match.
+    set: Box<Set>,
+    /// The first byte of the literal that follows the region (not in `set`).
+    term: u8,
+    /// `X\z` with the address groups only, numbered 1, 2, 3 in ip4, ip6, dns order.
+    bt: BoundedBacktracker,
+    ip4: Option<usize>,
+    ip6: Option<usize>,
+    dns: Option<usize>,
+    /// `X` is `P <HOST> S`: `P` and `S` as trees, for the IPv4 hand check.
+    host: Option<(Vec<Node>, Vec<Node>)>,
+}
+
+/// A failregex as a tree, `^ A Region C`.
+#[derive(Debug)]
+struct Tree {
+    nodes: Vec<Node>,
+    region: Option<Region>,
+}
+
+#[derive(Debug)]
+enum Pat {
+    Tree(Box<Tree>),
+    /// Only used to rule a line out: the literal every match starts with (possibly empty)
+    /// and the pattern's anchored lazy DFA.
+    Exclude {
+        prefix: Box<[u8]>,
+        dfa: Box<DFA>,
+    },
+}
+
+/// The skeleton of one filter's failregexes.
+#[derive(Debug)]
+pub(super) struct Skeleton {
+    pats: Vec<Pat>,
+}
+
+/// Per-thread state of a [`Skeleton`].
+#[derive(Debug, Clone)]
+pub(super) struct SkelCache {
+    pats: Vec<PatCache>,
+}
+
+#[derive(Debug, Clone)]
+enum PatCache {
+    Tree { bt: BtCache, caps: Captures },
+    Exclude(Option<Box<DfaCache>>),
+}
+
+/// The skeleton's verdict on a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Failregex `regex` (0-based) is the first that matches; its address.
+    Hit {
+        regex: usize,
+        kind: AddrKind,
+        start: usize,
+        end: usize,
+    },
+    /// No failregex matches.
+    NoHit,
+    /// The general quick path must decide.
+    Unknown,
+}
+
+impl Skeleton {
+    /// The skeleton of a filter whose failregexes are `hirs` (ASCII HIRs as the quick path
+    /// builds them; `regular[j]`: the HIR is the exact regex, not a superset), searched as
+    /// `searched[j]` (anchored, or prefixed with a lazy `.*?`), with address groups
+    /// `groups[j]` (ip4, ip6, dns). `None` when no failregex has the tree shape.
+    pub(super) fn build(
+        hirs: &[Hir],
+        searched: &[Hir],
+        regular: &[bool],
+        groups: &[[Option<usize>; 3]],
+    ) -> Option<Skeleton> {
+        let mut pats = Vec::with_capacity(hirs.len());
+        for (j, hir) in hirs.iter().enumerate() {
+            let tree = if regular[j] {
+                tree(hir, groups[j])
+            } else {
+                None
+            };
+            pats.push(match tree {
+                Some(t) => Pat::Tree(Box::new(t)),
+                None => Pat::Exclude {
+                    prefix: literal_prefix(hir),
+                    dfa: Box::new(lazy_dfa(
+                        compile(std::slice::from_ref(&searched[j]), false, false)?,
+                        MatchKind::LeftmostFirst,
+                    )?),
+                },
+            });
+        }
+        pats.iter()
+            .any(|p| matches!(p, Pat::Tree(_)))
+            .then_some(Skeleton { pats })
+    }
+
+    pub(super) fn new_cache(&self) -> SkelCache {
+        SkelCache {
+            pats: self
+                .pats
+                .iter()
+                .map(|p| match p {
+                    Pat::Tree(t) => match &t.region {
+                        Some(g) => PatCache::Tree {
+                            bt: g.bt.create_cache(),
+                            caps: g.bt.create_captures(),
+                        },
+                        None => PatCache::Exclude(None),
+                    },
+                    Pat::Exclude { dfa, .. } => {
+                        PatCache::Exclude(Some(Box::new(dfa.create_cache())))
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// Decides `hay` (a prefregex content, or the line, plus `"\n"`; ASCII).
+    /// `raw_names`: a `dns` capture is an ID as written (else the engine resolves it).
+    pub(super) fn classify(&self, c: &mut SkelCache, hay: &[u8], raw_names: bool) -> Verdict {
+        for (j, (p, pc)) in self.pats.iter().zip(c.pats.iter_mut()).enumerate() {
+            match (p, &mut *pc) {
+                (Pat::Tree(t), PatCache::Tree { .. }) => match t.search(pc, hay, raw_names) {
+                    (R::Yes, Some((kind, start, end))) => {
+                        return Verdict::Hit {
+                            regex: j,
+                            kind,
+                            start,
+                            end,
+                        }
+                    }
+                    (R::No, _) => {}
+                    _ => return Verdict::Unknown,
+                },
+                (Pat::Exclude { prefix, dfa }, PatCache::Exclude(Some(dc))) => {
+                    if !hay.starts_with(prefix) {
+                        continue;
+                    }
+                    let input = Input::new(hay).anchored(Anchored::Yes).earliest(true);
+                    match dfa.try_search_fwd(dc, &input) {
+                        Ok(None) => {}
+                        _ => return Verdict::Unknown,
+                    }
+                }
+                _ => return Verdict::Unknown,
+            }
+        }
+        Verdict::NoHit
+    }
+}
+
+impl Tree {
+    fn search(
+        &self,
+        pc: &mut PatCache,
+        hay: &[u8],
+        raw_names: bool,
+    ) -> (R, Option<(AddrKind, usize, usize)>) {
+        let mut st = St {
+            hay,
+            raw_names,
+            budget: BUDGET_PER_BYTE * hay.len() + 64,
+            term: Term::Pattern,
+            region: (0, 0),
+            end: 0,
+            found: None,
+            cache: Some(pc),
+        };
+        let r = self.seq(&self.nodes, 0, None, &mut st, 0);
+        (r, st.found)
+    }
+
+    fn seq(
+        &self,
+        nodes: &[Node],
+        mut pos: usize,
+        next: Option<&Cont<'_>>,
+        st: &mut St,
+        depth: u32,
+    ) -> R {
+        if depth > MAX_DEPTH {
+            return R::Unknown;
+        }
+        let hay = st.hay;
+        for (i, n) in nodes.iter().enumerate() {
+            if st.budget == 0 {
+                return R::Unknown;
+            }
+            st.budget -= 1;
+            match n {
+                Node::Lit(l) => {
+                    if hay.get(pos..pos + l.len()) != Some(&l[..]) {
+                        return R::No;
+                    }
+                    pos += l.len();
+                }
+                Node::One(s) => match hay.get(pos) {
+                    Some(&b) if s[b as usize] => pos += 1,
+                    _ => return R::No,
+                },
+                Node::Run(r) => {
+                    let avail = run_len(r, &hay[pos..]);
+                    if avail < r.min as usize {
+                        return R::No;
+                    }
+                    if r.atomic {
+                        pos += avail;
+                        continue;
+                    }
+                    let rest = Cont {
+                        k: K::Seq(&nodes[i + 1..]),
+                        next,
+                    };
+                    let lens = r.min as usize..=avail;
+                    let mut out = R::No;
+                    let mut try_len = |k: usize, st: &mut St| {
+                        out = self.cont(Some(&rest), pos + k, st, depth + 1);
+                        out != R::No
+                    };
+                    if r.greedy {
+                        for k in lens.rev() {
+                            if try_len(k, st) {
+                                break;
+                            }
+                        }
+                    } else {
+                        for k in lens {
+                            if try_len(k, st) {
+                                break;
+                            }
+                        }
+                    }
+                    return out;
+                }
+                Node::Rep(rp) => {
+                    let rest = Cont {
+                        k: K::Seq(&nodes[i + 1..]),
+                        next,
+                    };
+                    return self.rep(rp, 0, pos, Some(&rest), st, depth + 1);
+                }
+                Node::Alt(branches) => {
+                    let rest = Cont {
+                        k: K::Seq(&nodes[i + 1..]),
+                        next,
+                    };
+                    for b in branches {
+                        match self.seq(b, pos, Some(&rest), st, depth + 1) {
+                            R::No => {}
+                            r => return r,
+                        }
+                    }
+                    return R::No;
+                }
+                Node::End => {
+                    if pos != hay.len() && hay[pos] != b'\n' {
+                        return R::No;
+                    }
+                }
+                Node::Region => {
+                    let Some(g) = &self.region else {
+                        return R::Unknown;
+                    };
+                    let r = pos
+                        + hay[pos..]
+                            .iter()
+                            .take_while(|&&b| g.set[b as usize])
+                            .count();
+                    if hay.get(r) != Some(&g.term) {
+                        return R::No;
+                    }
+                    st.region = (pos, r);
+                    pos = r;
+                }
+                Node::Unsupported => return R::Unknown,
+            }
+        }
+        self.cont(next, pos, st, depth)
+    }
+
+    fn rep(
+        &self,
+        rp: &Rep,
+        count: u32,
+        pos: usize,
+        next: Option<&Cont<'_>>,
+        st: &mut St,
+        depth: u32,
+    ) -> R {
+        let again = Cont {
+            k: K::Rep(rp, count + 1),
+            next,
+        };
+        // Greedy: another iteration first, then what follows; lazy: the other way round.
+        let order = if rp.greedy {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for more in order {
+            let r = if more && count < rp.max {
+                self.seq(&rp.body, pos, Some(&again), st, depth + 1)
+            } else if !more && count >= rp.min {
+                self.cont(next, pos, st, depth + 1)
+            } else {
+                R::No
+            };
+            if r != R::No {
+                return r;
+            }
+        }
+        R::No
+    }
+
+    fn cont(&self, next: Option<&Cont<'_>>, pos: usize, st: &mut St, depth: u32) -> R {
+        match next {
+            None => self.done(pos, st),
+            Some(c) => match c.k {
+                K::Seq(s) => self.seq(s, pos, c.next, st, depth),
+                K::Rep(rp, count) => self.rep(rp, count, pos, c.next, st, depth),
+            },
+        }
+    }
+
+    /// The end of a successful path.
+    fn done(&self, pos: usize, st: &mut St) -> R {
+        match st.term {
+            Term::At(r) => {
+                if pos == r {
+                    R::Yes
+                } else {
+                    R::No
+                }
+            }
+            Term::Any => {
+                st.end = pos;
+                R::Yes
+            }
+            Term::Pattern => {
+                let Some(pc) = st.cache.as_deref_mut() else {
+                    return R::Unknown;
+                };
+                match self.address(pc, st.hay, st.region, st.raw_names) {
+                    Address::Found(a) => {
+                        st.found = Some(a);
+                        R::Yes
+                    }
+                    Address::NoParse => R::No,
+                    Address::Engine => R::Unknown,
+                }
+            }
+        }
+    }
+
+    /// The address groups of the region `[p, r)` (the whole pattern matched around it).
+    fn address(
+        &self,
+        pc: &mut PatCache,
+        hay: &[u8],
+        (p, r): (usize, usize),
+        raw_names: bool,
+    ) -> Address {
+        let Some(g) = &self.region else {
+            return Address::Engine;
+        };
+        if let Some((pre, post)) = &g.host {
+            if let Some((s, e)) = self.host_ip4(pre, post, &hay[..r], p) {
+                return Address::Found((AddrKind::Ip(Family::V4), s, e));
+            }
+        }
+        let PatCache::Tree { bt, caps } = pc else {
+            return Address::Engine;
+        };
+        if r > g.bt.max_haystack_len() {
+            return Address::Engine;
+        }
+        let input = Input::new(&hay[..r]).range(p..).anchored(Anchored::Yes);
+        if g.bt.try_search(bt, &input, caps).is_err() {
+            return Address::Engine;
+        }
+        if !caps.is_match() {
+            return Address::NoParse;
+        }
+        match pick_address(caps, (g.ip4, g.ip6, g.dns), raw_names) {
+            Some(a) => Address::Found(a),
+            None => Address::Engine,
+        }
+    }
+
+    /// The `ip4` group of `P <HOST> S` spanning all of `hay[p..]`, when the preferred parse
+    /// takes `P`'s first parse, `<HOST>`'s IPv4 branch and `S`'s first parse: taking the
+    /// first choice everywhere and succeeding is the preferred parse. `None` means "ask
+    /// the backtracker", never "no match".
+    fn host_ip4(
+        &self,
+        pre: &[Node],
+        post: &[Node],
+        hay: &[u8],
+        p: usize,
+    ) -> Option<(usize, usize)> {
+        let mut st = St {
+            hay,
+            raw_names: true,
+            budget: BUDGET_PER_BYTE * hay.len() + 64,
+            term: Term::Any,
+            region: (0, 0),
+            end: 0,
+            found: None,
+            cache: None,
+        };
+        let h = if pre.is_empty() {
+            p
+        } else {
+            if self.seq(pre, p, None, &mut st, 0) != R::Yes {
+                return None;
+            }
+            st.end
+        };
+        let (s, e) = ip4_prefix(&hay[h..])?;
+        st.term = Term::At(hay.len());
+        (self.seq(post, h + e, None, &mut st, 0) == R::Yes).then_some((h + s, h + e))
+    }
+}
+
+enum Address {
+    Found((AddrKind, usize, usize)),
+    /// The region has no parse of the address part: this path fails.
+    NoParse,
+    /// A name to resolve, a missing group, a span too long: the engine decides.
+    Engine,
+}
+
+/// How many bytes from the start of `s` belong to `r`'s class, at most `r.max`.
+#[inline]
+fn run_len(r: &Run, s: &[u8]) -> usize {
+    let lim = s.len().min(r.max as usize);
+    let s = &s[..lim];
+    match r.stops {
+        Some(Stops::One(a)) => memchr::memchr(a, s).unwrap_or(lim),
+        Some(Stops::Two(a, b)) => memchr::memchr2(a, b, s).unwrap_or(lim),
+        Some(Stops::Three(a, b, c)) => memchr::memchr3(a, b, c, s).unwrap_or(lim),
+        None => s.iter().take_while(|&&b| r.set[b as usize]).count(),
+    }
+}
+
+/// When the text starts with `<HOST>`'s IPv4 branch,
+/// `(?:::f{4,6}:)?(?P<ip4>(?:\d{1,3}\.){3}\d{1,3})`, as its preferred parse takes it: the
+/// span of `ip4` and where the branch ends. Greedy `\d{1,3}` takes up to three digits and
+/// the first three must be followed by `.`, so the parse is forced; a `[` before (taken by
+/// `\[?`) or a `]` after (taken by `\]?`) is left to the backtracker.
+fn ip4_prefix(text: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    match text.first() {
+        Some(b':') => {
+            let rest = text.get(2..)?;
+            let fs = rest.iter().take_while(|&&b| b == b'f').count();
+            if text.get(1) != Some(&b':') || !(4..=6).contains(&fs) || rest.get(fs) != Some(&b':') {
+                return None;
+            }
+            i = 2 + fs + 1;
+        }
+        Some(b) if b.is_ascii_digit() => {}
+        _ => return None,
+    }
+    let start = i;
+    for part in 0..4 {
+        let d = text[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if part < 3 {
+            if !(1..=3).contains(&d) || text.get(i + d) != Some(&b'.') {
+                return None;
+            }
+            i += d + 1;
+        } else {
+            if d == 0 {
+                return None;
+            }
+            i += d.min(3);
+        }
+    }
+    (text.get(i) != Some(&b']')).then_some((start, i))
+}
+
+/// The literal every match of `hir` starts with (after `^`), possibly empty.
+fn literal_prefix(hir: &Hir) -> Box<[u8]> {
+    if let HirKind::Concat(parts) = hir.kind() {
+        if let [start, lit, ..] = parts.as_slice() {
+            if *start.kind() == HirKind::Look(Look::Start) {
+                if let HirKind::Literal(l) = lit.kind() {
+                    return l.0.clone();
+                }
+            }
+        }
+    }
+    Box::new([])
+}
+
+/// The tree of an anchored failregex `^ A X C` (module doc), `None` when it does not have
+/// that shape.
+fn tree(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Tree> {
+    let HirKind::Concat(parts) = hir.kind() else {
+        return None;
+    };
+    if parts.first().map(Hir::kind) != Some(&HirKind::Look(Look::Start)) {
+        return None;
+    }
+    let ids: Vec<usize> = [ip4, ip6, dns].into_iter().flatten().collect();
+    let first = parts.iter().position(|p| has_group(p, &ids))?;
+    let last = parts.iter().rposition(|p| has_group(p, &ids))?;
+    // Widen the region to the left up to a literal (or the start), so that its start is
+    // where a literal ends; to the right up to a literal it cannot run into.
+    let mut lo = first;
+    while lo > 1 && !matches!(parts[lo - 1].kind(), HirKind::Literal(_)) {
+        lo -= 1;
+    }
+    let mut set = Box::new([false; 256]);
+    for p in &parts[lo..=last] {
+        bytes_of(p, &mut set)?;
+    }
+    let mut hi = last;
+    let term = loop {
+        let next = parts.get(hi + 1)?;
+        if let HirKind::Literal(l) = next.kind() {
+            if let Some(&b) = l.0.first() {
+                if !set[b as usize] {
+                    break b;
+                }
+            }
+        }
+        bytes_of(next, &mut set)?;
+        hi += 1;
+    };
+    let x = &parts[lo..=hi];
+    if x.iter().any(|p| !p.properties().look_set().is_empty()) {
+        return None;
+    }
+    // The address part alone, groups renumbered, anchored at its end.
+    let mut renum = Vec::new();
+    let x_caps: Vec<Hir> = x.iter().map(|p| regroup(p, &ids, &mut renum)).collect();
+    let new = |g: Option<usize>| g.and_then(|g| renum.iter().position(|&x| x == g).map(|i| i + 1));
+    let nfa = compile(
+        &[Hir::concat(
+            x_caps
+                .iter()
+                .cloned()
+                .chain([Hir::look(Look::End)])
+                .collect(),
+        )],
+        false,
+        true,
+    )?;
+    let bt = BoundedBacktracker::builder().build_from_nfa(nfa).ok()?;
+    // `P <HOST> S` with `<HOST>` exactly fail2ban's (its groups numbered 1, 2, 3 alone).
+    let host = host_hir().and_then(|h| {
+        let at = x
+            .iter()
+            .position(|p| regroup(p, &ids, &mut Vec::new()) == *h)?;
+        if (ip4, ip6, dns) == (None, None, None)
+            || x.iter()
+                .enumerate()
+                .any(|(i, p)| i != at && has_group(p, &ids))
+        {
+            return None;
+        }
+        let mut pre = nodes_of(&x[..at]);
+        let mut post = nodes_of(&x[at + 1..]);
+        annotate(&mut pre, &First::any());
+        annotate(&mut post, &First::end());
+        Some((pre, post))
+    });
+    let mut nodes = nodes_of(&parts[1..lo]);
+    nodes.push(Node::Region);
+    nodes.extend(nodes_of(&parts[hi + 1..]));
+    // A repeated sequence (`(?:,\w+="[^"]*")*`) costs several backtracking frames per
+    // iteration, more than the lazy DFAs spend on the same bytes: leave those to them.
+    if has_rep(&nodes) {
+        return None;
+    }
+    let region = Region {
+        set,
+        term,
+        bt,
+        ip4: new(ip4),
+        ip6: new(ip6),
+        dns: new(dns),
+        host,
+    };
+    let region_first = {
+        let mut s = region.set.clone();
+        s[region.term as usize] = true;
+        First {
+            set: *s,
+            nullable: false,
+        }
+    };
+    let mut t = Tree {
+        nodes,
+        region: Some(region),
+    };
+    annotate_with(&mut t.nodes, &First::end(), &region_first);
+    Some(t)
+}
+
+fn has_rep(nodes: &[Node]) -> bool {
+    nodes.iter().any(|n| match n {
+        Node::Rep(_) => true,
+        Node::Alt(bs) => bs.iter().any(|b| has_rep(b)),
+        _ => false,
+    })
+}
+
+/// Adds every byte `h` can match to `set`; `None` for look-arounds other than none.
+fn bytes_of(h: &Hir, set: &mut Set) -> Option<()> {
+    match h.kind() {
+        HirKind::Empty => {}
+        HirKind::Literal(l) => l.0.iter().for_each(|&b| set[b as usize] = true),
+        HirKind::Class(c) => {
+            let s = class_set(c);
+            for b in 0..256 {
+                set[b] |= s[b];
+            }
+        }
+        HirKind::Look(_) => return None,
+        HirKind::Repetition(r) => bytes_of(&r.sub, set)?,
+        HirKind::Capture(c) => bytes_of(&c.sub, set)?,
+        HirKind::Concat(v) | HirKind::Alternation(v) => {
+            for x in v {
+                bytes_of(x, set)?;
+            }
+        }
+    }
+    Some(())
+}
+
+/// The bytes of a class (the quick path's classes are ASCII).
+fn class_set(c: &Class) -> Box<Set> {
+    let mut s = Box::new([false; 256]);
+    match c {
+        Class::Unicode(u) => {
+            for r in u.iter() {
+                let (lo, hi) = (r.start() as u32, (r.end() as u32).min(0xFF));
+                for b in lo..=hi {
+                    s[b as usize] = true;
+                }
+            }
+        }
+        Class::Bytes(b) => {
+            for r in b.iter() {
+                for x in r.start()..=r.end() {
+                    s[x as usize] = true;
+                }
+            }
+        }
+    }
+    s
+}
+
+fn nodes_of(parts: &[Hir]) -> Vec<Node> {
+    let mut out = Vec::new();
+    for p in parts {
+        node(p, &mut out);
+    }
+    out
+}
+
+/// Appends the nodes of `h` to `out`.
+fn node(h: &Hir, out: &mut Vec<Node>) {
+    match h.kind() {
+        HirKind::Empty => {}
+        HirKind::Literal(l) => out.push(Node::Lit(l.0.clone())),
+        HirKind::Class(c) => out.push(Node::One(class_set(c))),
+        HirKind::Look(Look::EndLF) => out.push(Node::End),
+        HirKind::Look(_) => out.push(Node::Unsupported),
+        HirKind::Capture(c) => node(&c.sub, out),
+        HirKind::Concat(v) => v.iter().for_each(|x| node(x, out)),
+        HirKind::Alternation(v) => out.push(Node::Alt(
+            v.iter()
+                .map(|x| nodes_of(std::slice::from_ref(x)))
+                .collect(),
+        )),
+        HirKind::Repetition(r) => {
+            let max = r.max.unwrap_or(u32::MAX);
+            let one = match r.sub.kind() {
+                HirKind::Class(c) => Some(class_set(c)),
+                HirKind::Literal(l) if l.0.len() == 1 => {
+                    let mut s = Box::new([false; 256]);
+                    s[l.0[0] as usize] = true;
+                    Some(s)
+                }
+                _ => None,
+            };
+            if let Some(set) = one {
+                out.push(Node::Run(Run {
+                    stops: stops_of(&set),
+                    set,
+                    min: r.min,
+                    max,
+                    greedy: r.greedy,
+                    atomic: false,
+                }));
+                return;
+            }
+            let body = nodes_of(std::slice::from_ref(&r.sub));
+            if (r.min, max) == (0, 1) {
+                let (a, b) = if r.greedy {
+                    (body, Vec::new())
+                } else {
+                    (Vec::new(), body)
+                };
+                out.push(Node::Alt(vec![a, b]));
+            } else if first_seq(&body, &First::none()).nullable {
+                // Empty iterations: engines differ on them; not modelled.
+                out.push(Node::Unsupported);
+            } else {
+                out.push(Node::Rep(Box::new(Rep {
+                    body,
+                    min: r.min,
+                    max,
+                    greedy: r.greedy,
+                })));
+            }
+        }
+    }
+}
+
+/// The bytes (within ASCII; lines are ASCII here) that stop a run of `set`, when there
+/// are one to three of them.
+fn stops_of(set: &Set) -> Option<Stops> {
+    let out: Vec<u8> = (0u8..0x80).filter(|&b| !set[b as usize]).collect();
+    match out.as_slice() {
+        [a] => Some(Stops::One(*a)),
+        [a, b] => Some(Stops::Two(*a, *b)),
+        [a, b, c] => Some(Stops::Three(*a, *b, *c)),
+        _ => None,
+    }
+}
+
+impl First {
+    fn none() -> First {
+        First {
+            set: [false; 256],
+            nullable: true,
+        }
+    }
+
+    /// What follows the end of a pattern (or of a part that must end at a given place):
+    /// nothing, which a run never has to stop for.
+    fn end() -> First {
+        First::none()
+    }
+
+    /// Anything may follow.
+    fn any() -> First {
+        First {
+            set: [true; 256],
+            nullable: true,
+        }
+    }
+
+    fn union(&mut self, o: &First) {
+        for b in 0..256 {
+            self.set[b] |= o.set[b];
+        }
+        self.nullable |= o.nullable;
+    }
+}
+
+/// What can start node `n` (the region starts with `region`).
+fn first_node(n: &Node, region: &First) -> First {
+    let one = |set: &Set, nullable: bool| First {
+        set: *set,
+        nullable,
+    };
+    match n {
+        Node::Lit(l) => match l.first() {
+            Some(&b) => {
+                let mut f = First::none();
+                f.set[b as usize] = true;
+                f.nullable = false;
+                f
+            }
+            None => First::none(),
+        },
+        Node::One(s) => one(s, false),
+        Node::Run(r) => one(&r.set, r.min == 0),
+        Node::Rep(rp) => {
+            let mut f = first_seq_in(&rp.body, &First::none(), region);
+            f.nullable = rp.min == 0;
+            f
+        }
+        Node::Alt(bs) => {
+            let mut f = First {
+                set: [false; 256],
+                nullable: false,
+            };
+            for b in bs {
+                f.union(&first_seq_in(b, &First::none(), region));
+            }
+            f
+        }
+        Node::End => First::none(),
+        Node::Region => region.clone(),
+        Node::Unsupported => First::any(),
+    }
+}
+
+/// What can start `nodes` followed by `follow`.
+fn first_seq_in(nodes: &[Node], follow: &First, region: &First) -> First {
+    let mut f = First {
+        set: [false; 256],
+        nullable: false,
+    };
+    for n in nodes {
+        let x = first_node(n, region);
+        for b in 0..256 {
+            f.set[b] |= x.set[b];
+        }
+        if !x.nullable {
+            return f;
+        }
+    }
+    f.union(follow);
+    f
+}
+
+fn first_seq(nodes: &[Node], follow: &First) -> First {
+    first_seq_in(nodes, follow, &First::any())
+}
+
+fn annotate(nodes: &mut [Node], follow: &First) {
+    annotate_with(nodes, follow, &First::any());
+}
+
+/// Marks the runs that can only end where their class stops: every byte that can follow
+/// them (through nullable parts, out of alternatives and repetitions) is outside the class.
+/// A zero-width `$` or the end of the pattern never needs a shorter run: a shorter run ends
+/// on a byte of the class, which is `\n` only at the line's end, where the longest run
+/// satisfies `$` as well.
+fn annotate_with(nodes: &mut [Node], follow: &First, region: &First) {
+    let mut f = follow.clone();
+    for i in (0..nodes.len()).rev() {
+        let first = first_node(&nodes[i], region);
+        match &mut nodes[i] {
+            Node::Run(r) => r.atomic = (0..256).all(|b| !(r.set[b] && f.set[b])),
+            Node::Alt(bs) => {
+                for b in bs.iter_mut() {
+                    annotate_with(b, &f, region);
+                }
+            }
+            Node::Rep(rp) => {
+                let mut inner = first_seq_in(&rp.body, &First::none(), region);
+                inner.nullable = false;
+                inner.union(&f);
+                annotate_with(&mut rp.body, &inner, region);
+            }
+            _ => {}
+        }
+        if first.nullable {
+            let mut g = first;
+            g.nullable = f.nullable;
+            for b in 0..256 {
+                g.set[b] |= f.set[b];
+            }
+            f = g;
+        } else {
+            f = first;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip4_prefix_takes_the_branch_as_the_regex_does() {
+        assert_eq!(ip4_prefix(b"192.0.2.1"), Some((0, 9)));
+        assert_eq!(ip4_prefix(b"192.0.2.1:5060"), Some((0, 9)));
+        assert_eq!(ip4_prefix(b"::ffff:192.0.2.1"), Some((7, 16)));
+        assert_eq!(ip4_prefix(b"::ffffff:1.2.3.4"), Some((9, 16)));
+        // Greedy `\d{1,3}` takes three digits of a longer last part; the rest follows.
+        assert_eq!(ip4_prefix(b"1.2.3.4567"), Some((0, 9)));
+        for no in [
+            &b"1.2.3"[..],
+            b"1234.2.3.4",
+            b"1..3.4",
+            b"::fff:1.2.3.4",
+            b"::fffffff:1.2.3.4",
+            b"[1.2.3.4]",
+            b"1.2.3.4]",
+            b"a.b.c.d",
+            b"",
+        ] {
+            assert_eq!(ip4_prefix(no), None, "{:?}", String::from_utf8_lossy(no));
+        }
+    }
+
+    fn hir(re: &str) -> Hir {
+        regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .build()
+            .parse(re)
+            .unwrap()
+    }
+
+    fn atomics(nodes: &[Node]) -> Vec<bool> {
+        let mut out = Vec::new();
+        for n in nodes {
+            match n {
+                Node::Run(r) => out.push(r.atomic),
+                Node::Alt(bs) => bs.iter().for_each(|b| out.extend(atomics(b))),
+                Node::Rep(rp) => out.extend(atomics(&rp.body)),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_run_is_atomic_only_when_nothing_after_it_can_start_inside_it() {
+        let cases = [
+            (r"[^']*'", vec![true]),
+            (r"[^']*(?:x)?'", vec![false, true]),
+            (r"[a-z]*(?:x)?'", vec![false, true]),
+            (r"\d+\.\d+(?m:$)", vec![true, true]),
+            (r"[^:]+:\d*(?: [^:]+:)? ", vec![true, true, true]),
+            (r"\w*(?:a|=)", vec![false]),
+            (r"[^)]*\) - (?:a|b)\s*(?m:$)", vec![true, true]),
+        ];
+        for (re, want) in cases {
+            let mut nodes = nodes_of(std::slice::from_ref(&hir(re)));
+            annotate(&mut nodes, &First::end());
+            assert_eq!(atomics(&nodes), want, "{re}");
+        }
+    }
+}
