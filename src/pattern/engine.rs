@@ -41,6 +41,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
 use regex_automata::meta;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Input, MatchKind, PatternID, PatternSet};
@@ -778,6 +779,8 @@ impl Rx {
 /// against the compiler; [`DEFER_BOUND`] leaves a further factor of four.
 fn nfa_bound(hir: &regex_syntax::hir::Hir) -> u64 {
     use regex_syntax::hir::{Class, HirKind};
+    use rustc_hash::FxHashMap;
+    use std::sync::Mutex;
     const STATE: u64 = 32;
     const TRANS: u64 = 8;
     // The unanchored prefix `(?s:.)*?` meta adds, and the start/match states.
@@ -785,12 +788,27 @@ fn nfa_bound(hir: &regex_syntax::hir::Hir) -> u64 {
     fn class_cost(c: &Class) -> u64 {
         let elements: u64 = match c {
             Class::Bytes(b) => b.ranges().len() as u64,
-            Class::Unicode(u) => u
-                .ranges()
-                .iter()
-                .flat_map(|r| regex_syntax::utf8::Utf8Sequences::new(r.start(), r.end()))
-                .map(|seq| seq.len() as u64)
-                .sum(),
+            Class::Unicode(u) => {
+                // The same classes (`\w`, `\d`, `<HOST>`'s) recur in every regex: count
+                // their UTF-8 sequences once.
+                type Memo = Mutex<FxHashMap<Vec<(char, char)>, u64>>;
+                static MEMO: OnceLock<Memo> = OnceLock::new();
+                let memo = MEMO.get_or_init(Default::default);
+                let key: Vec<(char, char)> = u.iter().map(|r| (r.start(), r.end())).collect();
+                let known = memo.lock().ok().and_then(|m| m.get(&key).copied());
+                known.unwrap_or_else(|| {
+                    let n = u
+                        .ranges()
+                        .iter()
+                        .flat_map(|r| regex_syntax::utf8::Utf8Sequences::new(r.start(), r.end()))
+                        .map(|seq| seq.len() as u64)
+                        .sum();
+                    if let Ok(mut m) = memo.lock() {
+                        m.insert(key, n);
+                    }
+                    n
+                })
+            }
         };
         (elements + 2) * (STATE + TRANS)
     }
@@ -992,109 +1010,131 @@ impl Engine {
         let mut rxs = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
         let mut out = Vec::new();
-        for f in filters {
-            let err = |kind, index, regex: &str, message: String| PatternError {
-                filter: f.name.clone(),
-                kind,
-                index,
-                regex: regex.to_string(),
-                message,
-            };
-            let compile = |kind,
-                           index,
-                           regex: &str,
-                           rxs: &mut Vec<Rx>|
-             -> Result<(usize, String), PatternError> {
-                let expanded = expand_tags(regex, opts.usedns)
-                    .map_err(|e: TagError| err(kind, index, regex, e.to_string()))?;
-                // fail2ban compiles only failregexes with re.MULTILINE (maxlines > 1); the
-                // prefregex and ignoreregexes still search the whole buffer.
-                let multiline = ml && kind == RegexKind::Failregex;
-                let rx =
-                    Rx::new(&expanded, multiline, ml).map_err(|m| err(kind, index, regex, m))?;
-                rxs.push(rx);
-                Ok((rxs.len() - 1, expanded))
-            };
-            let superset = |rx: &Rx, target| rx.tr.emit(target).unwrap_or_default();
-
-            let mut fc = FilterC {
-                pref: None,
-                pref_expanded: None,
-                content: None,
-                fail: Vec::new(),
-                ign: Vec::new(),
-                stage2: None,
-            };
-            if let Some(p) = &f.prefregex {
-                let (id, expanded) = compile(RegexKind::Prefregex, 1, p, &mut rxs)?;
-                patterns.push(superset(&rxs[id], Target::Superset));
-                fc.pref = Some((id, patterns.len() - 1));
-                fc.content = rxs[id]
-                    .names
-                    .iter()
-                    .find(|(_, n)| n == "content")
-                    .map(|(i, _)| *i);
-                fc.pref_expanded = Some(expanded);
-            }
-            let id_groups = ["fid", "ip4", "ip6", "dns", "mlfid"];
-            let pref_has_id = fc
-                .pref
-                .is_some_and(|(p, _)| id_groups.iter().any(|g| rxs[p].tr.has_group(g)));
-            let mut stage2 = Vec::new();
-            for (i, r) in f.failregex.iter().enumerate() {
-                let (id, expanded) = compile(RegexKind::Failregex, i + 1, r, &mut rxs)?;
-                if !pref_has_id && !id_groups.iter().any(|g| rxs[id].tr.has_group(g)) {
-                    return Err(err(
-                        RegexKind::Failregex,
-                        i + 1,
-                        r,
-                        format!("No failure-id group in '{expanded}'"),
-                    ));
-                }
-                let target = if fc.content.is_some() {
-                    Target::Gate
-                } else {
-                    Target::Superset
-                };
-                patterns.push(superset(&rxs[id], target));
-                if fc.content.is_some() {
-                    stage2.push(superset(&rxs[id], Target::Superset));
-                }
-                fc.fail.push(FailC {
-                    rx: id,
-                    stage1: patterns.len() - 1,
-                });
-            }
-            for (i, r) in f.ignoreregex.iter().enumerate() {
-                let (id, _) = compile(RegexKind::Ignoreregex, i + 1, r, &mut rxs)?;
-                patterns.push(superset(&rxs[id], Target::Superset));
-                fc.ign.push((id, patterns.len() - 1));
-            }
-            if !ml && fc.content.is_some() && !stage2.is_empty() {
-                let re = build_set(&stage2).map_err(|e| {
-                    err(
-                        RegexKind::Failregex,
-                        0,
-                        "",
-                        format!("combined automaton: {e}"),
-                    )
-                })?;
-                fc.stage2 = Some(re);
-            }
-            out.push(fc);
-        }
-        // Multi-line buffers run every regex exactly (module doc): no prefilter.
-        let combined = if patterns.is_empty() || ml {
-            None
-        } else {
-            Some(build_set(&patterns).map_err(|e| PatternError {
-                filter: String::new(),
-                kind: RegexKind::Failregex,
-                index: 0,
-                regex: String::new(),
-                message: format!("combined automaton: {e}"),
-            })?)
+        // (filter, patterns) of the per-filter content automata, built after the loop.
+        let mut pending: Vec<(usize, Vec<String>)> = Vec::new();
+        let stage2_err = |fi: usize, e: Box<meta::BuildError>| PatternError {
+            filter: filters[fi].name.clone(),
+            kind: RegexKind::Failregex,
+            index: 0,
+            regex: String::new(),
+            message: format!("combined automaton: {e}"),
         };
+        let mut compile_all = || -> Result<(), PatternError> {
+            for f in filters {
+                let err = |kind, index, regex: &str, message: String| PatternError {
+                    filter: f.name.clone(),
+                    kind,
+                    index,
+                    regex: regex.to_string(),
+                    message,
+                };
+                let compile = |kind,
+                               index,
+                               regex: &str,
+                               rxs: &mut Vec<Rx>|
+                 -> Result<(usize, String), PatternError> {
+                    let expanded = expand_tags(regex, opts.usedns)
+                        .map_err(|e: TagError| err(kind, index, regex, e.to_string()))?;
+                    // fail2ban compiles only failregexes with re.MULTILINE (maxlines > 1); the
+                    // prefregex and ignoreregexes still search the whole buffer.
+                    let multiline = ml && kind == RegexKind::Failregex;
+                    let rx = Rx::new(&expanded, multiline, ml)
+                        .map_err(|m| err(kind, index, regex, m))?;
+                    rxs.push(rx);
+                    Ok((rxs.len() - 1, expanded))
+                };
+                let superset = |rx: &Rx, target| rx.tr.emit(target).unwrap_or_default();
+
+                let mut fc = FilterC {
+                    pref: None,
+                    pref_expanded: None,
+                    content: None,
+                    fail: Vec::new(),
+                    ign: Vec::new(),
+                    stage2: None,
+                };
+                if let Some(p) = &f.prefregex {
+                    let (id, expanded) = compile(RegexKind::Prefregex, 1, p, &mut rxs)?;
+                    patterns.push(superset(&rxs[id], Target::Superset));
+                    fc.pref = Some((id, patterns.len() - 1));
+                    fc.content = rxs[id]
+                        .names
+                        .iter()
+                        .find(|(_, n)| n == "content")
+                        .map(|(i, _)| *i);
+                    fc.pref_expanded = Some(expanded);
+                }
+                let id_groups = ["fid", "ip4", "ip6", "dns", "mlfid"];
+                let pref_has_id = fc
+                    .pref
+                    .is_some_and(|(p, _)| id_groups.iter().any(|g| rxs[p].tr.has_group(g)));
+                let mut stage2 = Vec::new();
+                for (i, r) in f.failregex.iter().enumerate() {
+                    let (id, expanded) = compile(RegexKind::Failregex, i + 1, r, &mut rxs)?;
+                    if !pref_has_id && !id_groups.iter().any(|g| rxs[id].tr.has_group(g)) {
+                        return Err(err(
+                            RegexKind::Failregex,
+                            i + 1,
+                            r,
+                            format!("No failure-id group in '{expanded}'"),
+                        ));
+                    }
+                    let target = if fc.content.is_some() {
+                        Target::Gate
+                    } else {
+                        Target::Superset
+                    };
+                    patterns.push(superset(&rxs[id], target));
+                    if fc.content.is_some() {
+                        stage2.push(superset(&rxs[id], Target::Superset));
+                    }
+                    fc.fail.push(FailC {
+                        rx: id,
+                        stage1: patterns.len() - 1,
+                    });
+                }
+                for (i, r) in f.ignoreregex.iter().enumerate() {
+                    let (id, _) = compile(RegexKind::Ignoreregex, i + 1, r, &mut rxs)?;
+                    patterns.push(superset(&rxs[id], Target::Superset));
+                    fc.ign.push((id, patterns.len() - 1));
+                }
+                if !ml && fc.content.is_some() && !stage2.is_empty() {
+                    pending.push((out.len(), stage2));
+                }
+                out.push(fc);
+            }
+            Ok(())
+        };
+        if let Err(e) = compile_all() {
+            // Report what a filter-by-filter build reports first: the content automaton
+            // of an earlier filter comes before this error.
+            for (fi, p) in &pending {
+                build_set(p).map_err(|e| stage2_err(*fi, e))?;
+            }
+            return Err(e);
+        }
+        // The automata are independent: build them in parallel (then report errors in the
+        // order a filter-by-filter build meets them: content automata, then the combined).
+        // Multi-line buffers run every regex exactly (module doc): no combined automaton.
+        let (combined, stage2) = rayon::join(
+            || (!(patterns.is_empty() || ml)).then(|| build_set(&patterns)),
+            || {
+                pending
+                    .par_iter()
+                    .map(|(fi, p)| (*fi, build_set(p)))
+                    .collect::<Vec<_>>()
+            },
+        );
+        for (fi, re) in stage2 {
+            out[fi].stage2 = Some(re.map_err(|e| stage2_err(fi, e))?);
+        }
+        let combined = combined.transpose().map_err(|e| PatternError {
+            filter: String::new(),
+            kind: RegexKind::Failregex,
+            index: 0,
+            regex: String::new(),
+            message: format!("combined automaton: {e}"),
+        })?;
         Ok(Engine {
             rxs,
             filters: out,
