@@ -136,17 +136,26 @@ pub fn build_scanner(
     };
     for (key, idx) in keys.into_iter().zip(members) {
         let regs: Vec<FilterRegexes> = idx.iter().map(|&i| filters.regexes[i].clone()).collect();
-        let engine = Engine::build(&regs, &opts).map_err(anyhow::Error::new)?;
-        let prefilter = if use_prefilter {
-            LinePrefilter::build(&regs, opts.usedns)
-        } else {
-            LinePrefilter::pass_all()
-        };
-        let quick = if use_quick {
-            QuickPlan::build_with(&engine, use_skeleton)
-        } else {
-            None
-        };
+        // The prefilter does not need the engine: build it on the other core meanwhile.
+        let (built, prefilter) = rayon::join(
+            || -> Result<(Engine, Option<QuickPlan>)> {
+                let engine = Engine::build(&regs, &opts).map_err(anyhow::Error::new)?;
+                let quick = if use_quick {
+                    QuickPlan::build_with(&engine, use_skeleton)
+                } else {
+                    None
+                };
+                Ok((engine, quick))
+            },
+            || {
+                if use_prefilter {
+                    LinePrefilter::build(&regs, opts.usedns)
+                } else {
+                    LinePrefilter::pass_all()
+                }
+            },
+        );
+        let (engine, quick) = built?;
         groups.push(Group {
             engine,
             quick,

@@ -41,6 +41,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use rayon::prelude::*;
 use regex_automata::meta;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Input, MatchKind, PatternID, PatternSet};
@@ -443,18 +444,25 @@ enum Flow {
 }
 
 /// One compiled Python regex with its exact matchers.
+///
+/// The automata are compiled on first use ([`Lazy`]): a scan runs the general engine only on
+/// the few lines its quick path cannot decide, and those are ASCII, so most matchers (the
+/// full-Unicode ones above all) are never needed. Everything that can fail is still checked
+/// when the engine is built (see [`Rx::new`]), so a bad regex is reported before any line is
+/// read, with the message an eager compile gives.
 #[derive(Debug)]
 struct Rx {
     tr: Translated,
-    /// Exact when the pattern is regular (and, with `\b`, on ASCII haystacks).
-    regular: Option<meta::Regex>,
+    /// Exact when the pattern is regular (and, with `\b`, on ASCII haystacks); `None` when
+    /// the pattern is not regular (or not exactly so on multi-line haystacks).
+    regular: Option<Lazy<meta::Regex>>,
     /// `regular` restricted to ASCII (see [`super::fastpath`]): exact on ASCII haystacks, and
-    /// much smaller and faster.
-    ascii: Option<meta::Regex>,
-    /// The ASCII variant split before a `(.+)$` tail, for single-line ASCII haystacks.
-    tail: Option<Tail>,
-    /// Exact always; built when the pattern is not regular or has `\b`.
-    fancy: Option<fancy_regex::Regex>,
+    /// much smaller and faster; with it the ASCII variant split before a `(.+)$` tail, for
+    /// single-line ASCII haystacks. Either is `None` when it cannot be built (the full
+    /// regex is then used), as before this was lazy.
+    ascii: Option<Lazy<(Option<meta::Regex>, Option<Tail>)>>,
+    /// Exact always; present when the pattern is not regular or has `\b`.
+    fancy: Option<Lazy<fancy_regex::Regex>>,
     names: Vec<(usize, String)>,
     /// `alt_X` groups: (group name, target name), sorted like fail2ban.
     alts: Vec<(String, String)>,
@@ -464,31 +472,119 @@ struct Rx {
     skiplines: Vec<usize>,
 }
 
+/// A matcher compiled now or on first use; `None` inside when a deferred compile failed,
+/// which [`Rx::new`] rules out for everything it defers (see [`nfa_bound`]).
+struct Lazy<T> {
+    cell: OnceLock<Option<T>>,
+    make: Option<Box<dyn Fn() -> Option<T> + Send + Sync>>,
+}
+
+impl<T> Lazy<T> {
+    fn ready(v: T) -> Self {
+        Lazy {
+            cell: OnceLock::from(Some(v)),
+            make: None,
+        }
+    }
+
+    fn deferred(make: impl Fn() -> Option<T> + Send + Sync + 'static) -> Self {
+        Lazy {
+            cell: OnceLock::new(),
+            make: Some(Box::new(make)),
+        }
+    }
+
+    fn get(&self) -> Option<&T> {
+        self.cell
+            .get_or_init(|| self.make.as_ref().and_then(|m| m()))
+            .as_ref()
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Lazy<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.cell.get() {
+            Some(v) => v.fmt(f),
+            None => f.write_str("<not compiled yet>"),
+        }
+    }
+}
+
+/// fancy-regex's matcher of `s`; the error is its message.
+fn build_fancy(s: &str) -> Result<fancy_regex::Regex, String> {
+    fancy_regex::RegexBuilder::new(s)
+        .backtrack_limit(50_000_000)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// The NFA size limit of `meta::Regex::new` (regex-automata's default, which the regex
+/// crate under fancy-regex uses too).
+const NFA_SIZE_LIMIT: u64 = 10 << 20;
+
+/// A compile of a pattern whose [`nfa_bound`] is at most this is deferred: it cannot hit
+/// [`NFA_SIZE_LIMIT`], so compiling it later cannot fail where compiling now would not.
+/// (A quarter of the limit leaves room for the `\b` look-arounds fancy-regex adds.)
+const DEFER_BOUND: u64 = NFA_SIZE_LIMIT / 4;
+
 impl Rx {
     /// `multiline`: compiled with `re.MULTILINE`; `multiline_haystack`: searched on
     /// buffers of several lines (then a non-MULTILINE `$` needs fancy-regex).
+    ///
+    /// What can fail is checked now: the printed pattern is parsed (the first step of every
+    /// compile), and the automaton is compiled now unless its size is bounded well below
+    /// the NFA size limit (the other way a regex-automata compile fails). fancy-regex's
+    /// parse and analysis run now; its compile is deferred only beside such a regular
+    /// pattern (`\b`), whose pieces it hands to the same bounded compiler.
     fn new(python: &str, multiline: bool, multiline_haystack: bool) -> Result<Rx, String> {
         let tr =
             translate(python, multiline).map_err(|e| format!("{}: {}", e.construct, e.message))?;
         let exact_regular = tr.is_regular() && !(multiline_haystack && tr.has_text_end_dollar());
-        let (regular, (ascii, tail)) = if exact_regular {
+        let mut deferrable = false;
+        let (regular, ascii) = if exact_regular {
             let s = tr
                 .emit_for(Target::Regular, multiline_haystack)
                 .map_err(|e| e.to_string())?;
-            let re = meta::Regex::new(&s).map_err(|e| format!("regex-automata: {e}"))?;
-            (Some(re), ascii_regexes(&s))
+            let hir = regex_syntax::ParserBuilder::new().build().parse(&s).ok();
+            match hir {
+                Some(hir) if nfa_bound(&hir) <= DEFER_BOUND => {
+                    deferrable = true;
+                    let hir = Arc::new(hir);
+                    let h = hir.clone();
+                    let regular =
+                        Lazy::deferred(move || meta::Builder::new().build_from_hir(&h).ok());
+                    let ascii = Lazy::deferred(move || Some(ascii_regexes(&hir)));
+                    (Some(regular), Some(ascii))
+                }
+                // A parse error, or a pattern that may be too large: compile now for the
+                // exact error (or the automaton).
+                _ => {
+                    let re = meta::Regex::new(&s).map_err(|e| format!("regex-automata: {e}"))?;
+                    let ascii = regex_syntax::ParserBuilder::new()
+                        .build()
+                        .parse(&s)
+                        .ok()
+                        .map(|hir| Lazy::ready(ascii_regexes(&hir)));
+                    (Some(Lazy::ready(re)), ascii)
+                }
+            }
         } else {
-            (None, (None, None))
+            (None, None)
         };
         let fancy = if !exact_regular || tr.has_word_boundary {
             let s = tr
                 .emit_for(Target::Fancy, multiline_haystack)
                 .map_err(|e| e.to_string())?;
-            let re = fancy_regex::RegexBuilder::new(&s)
-                .backtrack_limit(50_000_000)
-                .build()
-                .map_err(|e| format!("{} (fancy-regex: {e})", tr.non_regular.join(", ")))?;
-            Some(re)
+            let checks = deferrable
+                && fancy_regex::Expr::parse_tree(&s)
+                    .is_ok_and(|t| fancy_regex::internal::analyze(&t).is_ok());
+            if checks {
+                Some(Lazy::deferred(move || build_fancy(&s).ok()))
+            } else {
+                let re = build_fancy(&s)
+                    .map_err(|e| format!("{} (fancy-regex: {e})", tr.non_regular.join(", ")))?;
+                Some(Lazy::ready(re))
+            }
         } else {
             None
         };
@@ -515,13 +611,25 @@ impl Rx {
             tr,
             regular,
             ascii,
-            tail,
             fancy,
             names,
             alts,
             tuples,
             skiplines,
         })
+    }
+
+    /// The ASCII variant and the tail split, compiled on first use.
+    fn ascii_parts(&self) -> (Option<&meta::Regex>, Option<&Tail>) {
+        match self.ascii.as_ref().and_then(Lazy::get) {
+            Some((a, t)) => (a.as_ref(), t.as_ref()),
+            None => (None, None),
+        }
+    }
+
+    /// The fancy-regex matcher, compiled on first use.
+    fn fancy(&self) -> Option<&fancy_regex::Regex> {
+        self.fancy.as_ref().and_then(Lazy::get)
     }
 
     /// The exact regular matcher for `hay` and its cache, or `None` when only fancy-regex
@@ -531,8 +639,8 @@ impl Rx {
         c: &'a mut RxCache,
         ascii: bool,
     ) -> Option<(&'a meta::Regex, &'a mut meta::Cache, &'a mut Captures)> {
-        let regular = self.regular.as_ref()?;
-        if let (true, Some(a)) = (ascii, &self.ascii) {
+        let lazy = self.regular.as_ref()?;
+        if let (true, (Some(a), _)) = (ascii, self.ascii_parts()) {
             let (cache, caps) = c
                 .ascii
                 .get_or_insert_with(|| (a.create_cache(), a.create_captures()));
@@ -541,14 +649,23 @@ impl Rx {
         if self.tr.has_word_boundary && !ascii {
             return None;
         }
-        Some((regular, &mut c.cache, &mut c.caps))
+        let regular = lazy.get()?;
+        let (cache, caps) = c
+            .full
+            .get_or_insert_with(|| (regular.create_cache(), regular.create_captures()));
+        Some((regular, cache, caps))
     }
 
     /// The tail split applies to `hay` (`ascii` = `hay.is_ascii()`).
     fn tail_for(&self, hay: &str, ascii: bool) -> Option<&Tail> {
-        let t = self.tail.as_ref()?;
+        if !ascii || self.regular.is_none() {
+            return None;
+        }
+        let t = self.ascii_parts().1?;
         let text = hay.strip_suffix('\n')?;
-        (ascii && memchr::memchr(b'\n', text.as_bytes()).is_none()).then_some(t)
+        memchr::memchr(b'\n', text.as_bytes())
+            .is_none()
+            .then_some(t)
     }
 
     fn is_match(&self, c: &mut RxCache, hay: &str) -> bool {
@@ -566,8 +683,7 @@ impl Rx {
                 .is_some(),
             // A backtrack-limit error is a regex fail2ban would still be running: no match.
             None => self
-                .fancy
-                .as_ref()
+                .fancy()
                 .is_some_and(|f| f.is_match(hay).unwrap_or(false)),
         }
     }
@@ -585,7 +701,7 @@ impl Rx {
             return t.captures(c, hay, spans);
         }
         let Some((r, cache, caps)) = self.pick(c, ascii) else {
-            let Some(f) = &self.fancy else { return false };
+            let Some(f) = self.fancy() else { return false };
             let Ok(Some(caps)) = f.captures(hay) else {
                 return false;
             };
@@ -648,6 +764,92 @@ impl Rx {
     }
 }
 
+/// An upper bound, in bytes, of what regex-automata's Thompson builder counts against its
+/// NFA size limit when it compiles `hir` forward or in reverse (as `meta::Regex` does), and
+/// of what the regex crate counts for each piece fancy-regex hands it when `\b` is rewritten
+/// as look-arounds (a subexpression of `hir`, or one `\w` class of a look-around).
+///
+/// The builder counts `size_of::<State>()` per state (32 bytes on 64-bit targets) plus 8
+/// bytes per byte-range transition and 4 per union alternate. The bound charges 32 + 8 bytes
+/// per state, and per node more states than the compiler adds: one per literal byte, one
+/// per UTF-8 sequence byte of a Unicode class (its automaton has at most that many states
+/// and transitions, however much of it is shared), capture states, union states for each
+/// alternation and repetition copy. Repetitions count `max` copies (`min + 1` when
+/// unbounded). Saturating: a huge pattern simply exceeds any limit. The unit test checks it
+/// against the compiler; [`DEFER_BOUND`] leaves a further factor of four.
+fn nfa_bound(hir: &regex_syntax::hir::Hir) -> u64 {
+    use regex_syntax::hir::{Class, HirKind};
+    use rustc_hash::FxHashMap;
+    use std::sync::Mutex;
+    const STATE: u64 = 32;
+    const TRANS: u64 = 8;
+    // The unanchored prefix `(?s:.)*?` meta adds, and the start/match states.
+    const OVERHEAD: u64 = 64 * (STATE + TRANS);
+    fn class_cost(c: &Class) -> u64 {
+        let elements: u64 = match c {
+            Class::Bytes(b) => b.ranges().len() as u64,
+            Class::Unicode(u) => {
+                // The same classes (`\w`, `\d`, `<HOST>`'s) recur in every regex: count
+                // their UTF-8 sequences once.
+                type Memo = Mutex<FxHashMap<Vec<(char, char)>, u64>>;
+                static MEMO: OnceLock<Memo> = OnceLock::new();
+                let memo = MEMO.get_or_init(Default::default);
+                let key: Vec<(char, char)> = u.iter().map(|r| (r.start(), r.end())).collect();
+                let known = memo.lock().ok().and_then(|m| m.get(&key).copied());
+                known.unwrap_or_else(|| {
+                    let n = u
+                        .ranges()
+                        .iter()
+                        .flat_map(|r| regex_syntax::utf8::Utf8Sequences::new(r.start(), r.end()))
+                        .map(|seq| seq.len() as u64)
+                        .sum();
+                    if let Ok(mut m) = memo.lock() {
+                        m.insert(key, n);
+                    }
+                    n
+                })
+            }
+        };
+        (elements + 2) * (STATE + TRANS)
+    }
+    fn word_cost() -> u64 {
+        static WORD: OnceLock<u64> = OnceLock::new();
+        *WORD.get_or_init(|| {
+            let hir = regex_syntax::ParserBuilder::new().build().parse(r"\w");
+            match hir.as_ref().map(|h| h.kind()) {
+                Ok(HirKind::Class(c)) => class_cost(c),
+                // Not reached (`\w` parses to a class); an unknown cost defers nothing.
+                _ => u64::MAX / 8,
+            }
+        })
+    }
+    fn go(h: &regex_syntax::hir::Hir) -> u64 {
+        let node = STATE + TRANS;
+        match h.kind() {
+            HirKind::Empty => node,
+            HirKind::Literal(l) => (l.0.len() as u64 + 1) * node,
+            HirKind::Class(c) => class_cost(c),
+            HirKind::Look(_) => node,
+            HirKind::Repetition(r) => {
+                let copies = u64::from(r.max.unwrap_or(r.min.saturating_add(1)).max(1));
+                copies
+                    .saturating_mul(go(&r.sub).saturating_add(3 * node))
+                    .saturating_add(2 * node)
+            }
+            HirKind::Capture(c) => go(&c.sub).saturating_add(3 * node),
+            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().fold(3 * node, |acc, x| {
+                acc.saturating_add(go(x)).saturating_add(node)
+            }),
+        }
+    }
+    let word = if hir.properties().look_set().contains_word_unicode() {
+        word_cost()
+    } else {
+        0
+    };
+    go(hir).saturating_add(word).saturating_add(OVERHEAD)
+}
+
 /// [`fastpath::split_content_tail`] compiled.
 #[derive(Debug)]
 struct Tail {
@@ -680,13 +882,10 @@ impl Tail {
     }
 }
 
-/// The ASCII-only variant of an exact Rust pattern and its tail split; `None` when they
-/// cannot be built (the full regex is then used).
-fn ascii_regexes(pattern: &str) -> (Option<meta::Regex>, Option<Tail>) {
-    let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(pattern) else {
-        return (None, None);
-    };
-    let ascii = fastpath::ascii_only(&hir);
+/// The ASCII-only variant of an exact Rust pattern (parsed) and its tail split; `None` when
+/// they cannot be built (the full regex is then used).
+fn ascii_regexes(hir: &regex_syntax::hir::Hir) -> (Option<meta::Regex>, Option<Tail>) {
+    let ascii = fastpath::ascii_only(hir);
     let tail = fastpath::split_content_tail(&ascii).and_then(|t| {
         let head = meta::Builder::new().build_from_hir(&t.head).ok()?;
         Some(Tail {
@@ -698,10 +897,10 @@ fn ascii_regexes(pattern: &str) -> (Option<meta::Regex>, Option<Tail>) {
     (meta::Builder::new().build_from_hir(&ascii).ok(), tail)
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct RxCache {
-    cache: meta::Cache,
-    caps: Captures,
+    /// For [`Rx::regular`], made on first use.
+    full: Option<(meta::Cache, Captures)>,
     /// For [`Rx::ascii`], made on first use.
     ascii: Option<(meta::Cache, Captures)>,
     /// For [`Rx::tail`], made on first use.
@@ -811,109 +1010,131 @@ impl Engine {
         let mut rxs = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
         let mut out = Vec::new();
-        for f in filters {
-            let err = |kind, index, regex: &str, message: String| PatternError {
-                filter: f.name.clone(),
-                kind,
-                index,
-                regex: regex.to_string(),
-                message,
-            };
-            let compile = |kind,
-                           index,
-                           regex: &str,
-                           rxs: &mut Vec<Rx>|
-             -> Result<(usize, String), PatternError> {
-                let expanded = expand_tags(regex, opts.usedns)
-                    .map_err(|e: TagError| err(kind, index, regex, e.to_string()))?;
-                // fail2ban compiles only failregexes with re.MULTILINE (maxlines > 1); the
-                // prefregex and ignoreregexes still search the whole buffer.
-                let multiline = ml && kind == RegexKind::Failregex;
-                let rx =
-                    Rx::new(&expanded, multiline, ml).map_err(|m| err(kind, index, regex, m))?;
-                rxs.push(rx);
-                Ok((rxs.len() - 1, expanded))
-            };
-            let superset = |rx: &Rx, target| rx.tr.emit(target).unwrap_or_default();
-
-            let mut fc = FilterC {
-                pref: None,
-                pref_expanded: None,
-                content: None,
-                fail: Vec::new(),
-                ign: Vec::new(),
-                stage2: None,
-            };
-            if let Some(p) = &f.prefregex {
-                let (id, expanded) = compile(RegexKind::Prefregex, 1, p, &mut rxs)?;
-                patterns.push(superset(&rxs[id], Target::Superset));
-                fc.pref = Some((id, patterns.len() - 1));
-                fc.content = rxs[id]
-                    .names
-                    .iter()
-                    .find(|(_, n)| n == "content")
-                    .map(|(i, _)| *i);
-                fc.pref_expanded = Some(expanded);
-            }
-            let id_groups = ["fid", "ip4", "ip6", "dns", "mlfid"];
-            let pref_has_id = fc
-                .pref
-                .is_some_and(|(p, _)| id_groups.iter().any(|g| rxs[p].tr.has_group(g)));
-            let mut stage2 = Vec::new();
-            for (i, r) in f.failregex.iter().enumerate() {
-                let (id, expanded) = compile(RegexKind::Failregex, i + 1, r, &mut rxs)?;
-                if !pref_has_id && !id_groups.iter().any(|g| rxs[id].tr.has_group(g)) {
-                    return Err(err(
-                        RegexKind::Failregex,
-                        i + 1,
-                        r,
-                        format!("No failure-id group in '{expanded}'"),
-                    ));
-                }
-                let target = if fc.content.is_some() {
-                    Target::Gate
-                } else {
-                    Target::Superset
-                };
-                patterns.push(superset(&rxs[id], target));
-                if fc.content.is_some() {
-                    stage2.push(superset(&rxs[id], Target::Superset));
-                }
-                fc.fail.push(FailC {
-                    rx: id,
-                    stage1: patterns.len() - 1,
-                });
-            }
-            for (i, r) in f.ignoreregex.iter().enumerate() {
-                let (id, _) = compile(RegexKind::Ignoreregex, i + 1, r, &mut rxs)?;
-                patterns.push(superset(&rxs[id], Target::Superset));
-                fc.ign.push((id, patterns.len() - 1));
-            }
-            if !ml && fc.content.is_some() && !stage2.is_empty() {
-                let re = build_set(&stage2).map_err(|e| {
-                    err(
-                        RegexKind::Failregex,
-                        0,
-                        "",
-                        format!("combined automaton: {e}"),
-                    )
-                })?;
-                fc.stage2 = Some(re);
-            }
-            out.push(fc);
-        }
-        // Multi-line buffers run every regex exactly (module doc): no prefilter.
-        let combined = if patterns.is_empty() || ml {
-            None
-        } else {
-            Some(build_set(&patterns).map_err(|e| PatternError {
-                filter: String::new(),
-                kind: RegexKind::Failregex,
-                index: 0,
-                regex: String::new(),
-                message: format!("combined automaton: {e}"),
-            })?)
+        // (filter, patterns) of the per-filter content automata, built after the loop.
+        let mut pending: Vec<(usize, Vec<String>)> = Vec::new();
+        let stage2_err = |fi: usize, e: Box<meta::BuildError>| PatternError {
+            filter: filters[fi].name.clone(),
+            kind: RegexKind::Failregex,
+            index: 0,
+            regex: String::new(),
+            message: format!("combined automaton: {e}"),
         };
+        let mut compile_all = || -> Result<(), PatternError> {
+            for f in filters {
+                let err = |kind, index, regex: &str, message: String| PatternError {
+                    filter: f.name.clone(),
+                    kind,
+                    index,
+                    regex: regex.to_string(),
+                    message,
+                };
+                let compile = |kind,
+                               index,
+                               regex: &str,
+                               rxs: &mut Vec<Rx>|
+                 -> Result<(usize, String), PatternError> {
+                    let expanded = expand_tags(regex, opts.usedns)
+                        .map_err(|e: TagError| err(kind, index, regex, e.to_string()))?;
+                    // fail2ban compiles only failregexes with re.MULTILINE (maxlines > 1); the
+                    // prefregex and ignoreregexes still search the whole buffer.
+                    let multiline = ml && kind == RegexKind::Failregex;
+                    let rx = Rx::new(&expanded, multiline, ml)
+                        .map_err(|m| err(kind, index, regex, m))?;
+                    rxs.push(rx);
+                    Ok((rxs.len() - 1, expanded))
+                };
+                let superset = |rx: &Rx, target| rx.tr.emit(target).unwrap_or_default();
+
+                let mut fc = FilterC {
+                    pref: None,
+                    pref_expanded: None,
+                    content: None,
+                    fail: Vec::new(),
+                    ign: Vec::new(),
+                    stage2: None,
+                };
+                if let Some(p) = &f.prefregex {
+                    let (id, expanded) = compile(RegexKind::Prefregex, 1, p, &mut rxs)?;
+                    patterns.push(superset(&rxs[id], Target::Superset));
+                    fc.pref = Some((id, patterns.len() - 1));
+                    fc.content = rxs[id]
+                        .names
+                        .iter()
+                        .find(|(_, n)| n == "content")
+                        .map(|(i, _)| *i);
+                    fc.pref_expanded = Some(expanded);
+                }
+                let id_groups = ["fid", "ip4", "ip6", "dns", "mlfid"];
+                let pref_has_id = fc
+                    .pref
+                    .is_some_and(|(p, _)| id_groups.iter().any(|g| rxs[p].tr.has_group(g)));
+                let mut stage2 = Vec::new();
+                for (i, r) in f.failregex.iter().enumerate() {
+                    let (id, expanded) = compile(RegexKind::Failregex, i + 1, r, &mut rxs)?;
+                    if !pref_has_id && !id_groups.iter().any(|g| rxs[id].tr.has_group(g)) {
+                        return Err(err(
+                            RegexKind::Failregex,
+                            i + 1,
+                            r,
+                            format!("No failure-id group in '{expanded}'"),
+                        ));
+                    }
+                    let target = if fc.content.is_some() {
+                        Target::Gate
+                    } else {
+                        Target::Superset
+                    };
+                    patterns.push(superset(&rxs[id], target));
+                    if fc.content.is_some() {
+                        stage2.push(superset(&rxs[id], Target::Superset));
+                    }
+                    fc.fail.push(FailC {
+                        rx: id,
+                        stage1: patterns.len() - 1,
+                    });
+                }
+                for (i, r) in f.ignoreregex.iter().enumerate() {
+                    let (id, _) = compile(RegexKind::Ignoreregex, i + 1, r, &mut rxs)?;
+                    patterns.push(superset(&rxs[id], Target::Superset));
+                    fc.ign.push((id, patterns.len() - 1));
+                }
+                if !ml && fc.content.is_some() && !stage2.is_empty() {
+                    pending.push((out.len(), stage2));
+                }
+                out.push(fc);
+            }
+            Ok(())
+        };
+        if let Err(e) = compile_all() {
+            // Report what a filter-by-filter build reports first: the content automaton
+            // of an earlier filter comes before this error.
+            for (fi, p) in &pending {
+                build_set(p).map_err(|e| stage2_err(*fi, e))?;
+            }
+            return Err(e);
+        }
+        // The automata are independent: build them in parallel (then report errors in the
+        // order a filter-by-filter build meets them: content automata, then the combined).
+        // Multi-line buffers run every regex exactly (module doc): no combined automaton.
+        let (combined, stage2) = rayon::join(
+            || (!(patterns.is_empty() || ml)).then(|| build_set(&patterns)),
+            || {
+                pending
+                    .par_iter()
+                    .map(|(fi, p)| (*fi, build_set(p)))
+                    .collect::<Vec<_>>()
+            },
+        );
+        for (fi, re) in stage2 {
+            out[fi].stage2 = Some(re.map_err(|e| stage2_err(fi, e))?);
+        }
+        let combined = combined.transpose().map_err(|e| PatternError {
+            filter: String::new(),
+            kind: RegexKind::Failregex,
+            index: 0,
+            regex: String::new(),
+            message: format!("combined automaton: {e}"),
+        })?;
         Ok(Engine {
             rxs,
             filters: out,
@@ -935,27 +1156,7 @@ impl Engine {
                         .map(|r| (r.create_cache(), PatternSet::new(r.pattern_len())))
                 })
                 .collect(),
-            rx: self
-                .rxs
-                .iter()
-                .map(|r| match &r.regular {
-                    Some(re) => RxCache {
-                        cache: re.create_cache(),
-                        caps: re.create_captures(),
-                        ascii: None,
-                        tail: None,
-                    },
-                    None => {
-                        let re = meta::Regex::new("").expect("empty regex compiles");
-                        RxCache {
-                            cache: re.create_cache(),
-                            caps: re.create_captures(),
-                            ascii: None,
-                            tail: None,
-                        }
-                    }
-                })
-                .collect(),
+            rx: vec![RxCache::default(); self.rxs.len()],
             buf: String::new(),
             cbuf: String::new(),
             spans: Vec::new(),
@@ -1781,6 +1982,92 @@ mod tests {
         );
         assert_eq!(complex_target("alt_id", "alt_").as_deref(), Some("fid"));
         assert_eq!(complex_target("user", "alt_"), None);
+    }
+
+    /// The printed Rust pattern of `python` (tags expanded) and its HIR.
+    fn printed(python: &str) -> regex_syntax::hir::Hir {
+        let expanded = expand_tags(python, UseDns::Warn).unwrap();
+        let tr = translate(&expanded, false).unwrap();
+        let s = tr.emit_for(Target::Regular, false).unwrap();
+        regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(&s)
+            .unwrap()
+    }
+
+    /// [`nfa_bound`] is an upper bound: the NFAs `meta::Regex` compiles (forward with
+    /// captures, reverse without, unshrunk) fit in a size limit equal to it.
+    #[test]
+    fn nfa_bound_covers_the_compiles() {
+        use regex_automata::nfa::thompson;
+        let patterns = [
+            r"^from <HOST>$",
+            r"^user (?P<user>\w+) \b(?:failed|denied)\b from <HOST>(?::\d+)?$",
+            r"^[\w.-]{3,12}\s+\d{1,3}(?:x|y|[^\s]){2,5} <ADDR>",
+            r"^(?:é|ü)+.*\S\W\D <F-ID>[^']*</F-ID>'$",
+            r"^\w{200} <HOST>",
+            r"^(?:\w+\s?){0,40} <HOST>",
+        ];
+        for p in patterns {
+            let hir = printed(p);
+            let bound = usize::try_from(nfa_bound(&hir)).unwrap();
+            let fwd = thompson::Config::new().nfa_size_limit(Some(bound));
+            let rev = thompson::Config::new()
+                .nfa_size_limit(Some(bound))
+                .reverse(true)
+                .shrink(false)
+                .which_captures(thompson::WhichCaptures::None);
+            for cfg in [fwd, rev] {
+                thompson::Compiler::new()
+                    .configure(cfg)
+                    .build_from_hir(&hir)
+                    .unwrap_or_else(|e| panic!("{p}: bound {bound}: {e}"));
+            }
+            meta::Builder::new()
+                .configure(meta::Config::new().nfa_size_limit(Some(bound)))
+                .build_from_hir(&hir)
+                .unwrap_or_else(|e| panic!("{p}: bound {bound}: {e}"));
+        }
+        // A usual failregex is far below the bound under which compiles are deferred.
+        assert!(nfa_bound(&printed(patterns[1])) <= DEFER_BOUND);
+    }
+
+    /// Usual regexes are compiled on first use, and only what a line needs.
+    #[test]
+    fn matchers_compile_on_first_use() {
+        let e = engine(&[r"^user \S+ \bfailed\b from <HOST>$"], &[], true);
+        let rx = &e.rxs[0];
+        fn compiled<T>(l: &Option<Lazy<T>>) -> bool {
+            l.as_ref().is_some_and(|l| l.cell.get().is_some())
+        }
+        assert!(!compiled(&rx.regular) && !compiled(&rx.ascii));
+        assert!(rx.fancy.is_some() && !compiled(&rx.fancy));
+        assert_eq!(
+            run(&e, "user bob failed from 1.2.3.4").failures[0].id,
+            "1.2.3.4"
+        );
+        // ASCII line: the ASCII variant only.
+        assert!(compiled(&rx.ascii) && !compiled(&rx.regular) && !compiled(&rx.fancy));
+        // Non-ASCII line with `\b`: only fancy-regex is exact there.
+        assert_eq!(
+            run(&e, "user bøb failed from 1.2.3.4").failures[0].id,
+            "1.2.3.4"
+        );
+        assert!(compiled(&rx.fancy));
+    }
+
+    /// A regex whose automaton may exceed the NFA size limit is compiled at build time, so
+    /// the size-limit error is still reported then.
+    #[test]
+    fn oversized_regex_fails_at_build() {
+        let f = FilterRegexes {
+            name: "t".into(),
+            failregex: vec![r"^x <F-ID>\w{20000}</F-ID>$".into()],
+            ..Default::default()
+        };
+        let e = Engine::build(&[f], &EngineOptions::default()).unwrap_err();
+        assert_eq!(e.index, 1);
+        assert!(e.message.starts_with("regex-automata: "), "{e}");
     }
 }
 
