@@ -293,10 +293,11 @@ fn filter_line(
         _ => 0,
     };
     let hay = &buf[start..];
+    let mut winner = None;
     if let (Some(sk), Some(sc)) = (&f.skel, c.skels[fi].as_mut()) {
         let v = sk.classify(sc, hay.as_bytes(), raw_names);
         #[cfg(test)]
-        if v != Verdict::Unknown {
+        if matches!(v, Verdict::Hit { .. } | Verdict::NoHit) {
             c.skel_decided += 1;
         }
         match v {
@@ -316,25 +317,30 @@ fn filter_line(
                 return Quick::Done;
             }
             Verdict::NoHit => return Quick::Done,
+            Verdict::Matches { regex, end } => winner = Some((regex, end)),
             Verdict::Unknown => {}
         }
     }
-    let Some(cache) = c.fails[fi].as_mut() else {
-        return Quick::Fallback;
+    let (j, end) = match winner {
+        Some(w) => w,
+        None => {
+            let Some(cache) = c.fails[fi].as_mut() else {
+                return Quick::Fallback;
+            };
+            match f
+                .fails
+                .try_search_fwd(cache, &Input::new(hay).anchored(Anchored::Yes))
+            {
+                Ok(Some(m)) => (m.pattern().as_usize(), m.offset()),
+                Ok(None) => return Quick::Done,
+                Err(_) => return Quick::Fallback,
+            }
+        }
     };
-    let m = match f
-        .fails
-        .try_search_fwd(cache, &Input::new(hay).anchored(Anchored::Yes))
-    {
-        Ok(Some(m)) => m,
-        Ok(None) => return Quick::Done,
-        Err(_) => return Quick::Fallback,
-    };
-    let j = m.pattern().as_usize();
     let (Some(cap), Some(Some(cc))) = (&f.capture[j], c.caps[fi].get_mut(j)) else {
         return Quick::Fallback;
     };
-    let Some((kind, s, e)) = cap.address(cc, hay, m.offset(), raw_names) else {
+    let Some((kind, s, e)) = cap.address(cc, hay, end, raw_names) else {
         return Quick::Fallback;
     };
     c.hits.push(QuickHit {

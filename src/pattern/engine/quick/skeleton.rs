@@ -212,6 +212,10 @@ pub(super) enum Verdict {
     },
     /// No failregex matches.
     NoHit,
+    /// Failregex `regex` (not a tree) is the first that matches, or its regular superset
+    /// does; its (superset's) preferred match ends at `end`. What the failregex-set DFA of
+    /// the quick path would report, without walking the line again.
+    Matches { regex: usize, end: usize },
     /// The general quick path must decide.
     Unknown,
 }
@@ -292,10 +296,16 @@ impl Skeleton {
                     if !hay.starts_with(prefix) {
                         continue;
                     }
-                    let input = Input::new(hay).anchored(Anchored::Yes).earliest(true);
+                    let input = Input::new(hay).anchored(Anchored::Yes);
                     match dfa.try_search_fwd(dc, &input) {
                         Ok(None) => {}
-                        _ => return Verdict::Unknown,
+                        Ok(Some(m)) => {
+                            return Verdict::Matches {
+                                regex: j,
+                                end: m.offset(),
+                            }
+                        }
+                        Err(_) => return Verdict::Unknown,
                     }
                 }
                 _ => return Verdict::Unknown,
