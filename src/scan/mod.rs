@@ -137,7 +137,7 @@ impl Scanner {
         let mut pos = 0usize;
         // A valid chunk is sliced into lines without validating each one, and its
         // prefilter runs once over the whole chunk; otherwise line by line.
-        let valid = std::str::from_utf8(data).ok();
+        let valid = simdutf8::basic::from_utf8(data).ok();
         let mut next_hit: Vec<usize> = self
             .groups
             .iter()
