@@ -16,6 +16,11 @@
 //!    ([`Split`]) and the bounded backtracker runs on the address alone; when the cut is not
 //!    unique, the backtracker runs on the whole match.
 //!
+//! Before steps 2 and 3, the [`skeleton`] matcher tries the failregexes in order without
+//! any automaton walk over the content (literals, `memchr` runs, the address region cut at
+//! the literal that follows it); it decides most lines of the usual Asterisk shapes, and
+//! when it cannot it says so and the steps above run as described.
+//!
 //! Whatever is not that shape is handed back ([`Quick::Fallback`]) and the caller runs the
 //! full [`Engine`] on the line, so the quick path never changes a result:
 //! non-ASCII lines (the ASCII automata are exact only there), ignoreregexes, `fid`/`mlfid`/
