@@ -134,6 +134,8 @@ struct Split {
     /// fixed): its walk starts after them.
     a: DFA,
     skip: usize,
+    /// The last byte of `A` when `A` ends with a literal and `M` can never match that byte.
+    a_last: Option<u8>,
     /// Reverse DFA of `M B`.
     mb_rev: DFA,
     /// Reverse DFA of `B`.
@@ -419,6 +421,19 @@ enum Narrow {
 impl Split {
     fn address(&self, c: &mut SplitCache, hay: &str, end: usize, raw_names: bool) -> Narrow {
         let whole = Input::new(hay).range(..end).anchored(Anchored::Yes);
+        // `A` ends with a byte `M` never matches: a unique start of `B` fixes `M`'s start
+        // too (the last such byte before it), without walking `A`.
+        if let Some(a) = self.a_last {
+            if let Some(starts_b) =
+                all_matches(&self.b_rev, &mut c.b_rev, &whole, Dir::Rev, MAX_CUTS)
+            {
+                if let [q] = starts_b.as_slice() {
+                    if let Some(i) = memchr::memrchr(a, &hay.as_bytes()[..*q]) {
+                        return self.groups(c, hay, i + 1, *q, raw_names);
+                    }
+                }
+            }
+        }
         let after_lit = Input::new(hay)
             .range(self.skip.min(end)..end)
             .anchored(Anchored::Yes);
@@ -445,6 +460,11 @@ impl Split {
         let Some(q) = q else {
             return Narrow::Wide;
         };
+        self.groups(c, hay, p, q, raw_names)
+    }
+
+    /// The address groups of `M` on exactly `[p, q)`.
+    fn groups(&self, c: &mut SplitCache, hay: &str, p: usize, q: usize, raw_names: bool) -> Narrow {
         if self.is_host {
             if let Some(start) = host_ip4(&hay.as_bytes()[p..q]) {
                 return Narrow::Found((AddrKind::Ip(Family::V4), p + start, q));
@@ -834,6 +854,13 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
     if !m.properties().look_set().is_empty() {
         return None;
     }
+    let a_last = match parts[..first].last().map(Hir::kind) {
+        Some(HirKind::Literal(l)) => l.0.last().copied().filter(|&b| {
+            let mut set = [false; 256];
+            skeleton::bytes_of(&m, &mut set).is_some() && !set[b as usize]
+        }),
+        _ => None,
+    };
     let mb = cat(&parts[first..]);
     // Address groups only, numbered in order; everything else becomes non-capturing.
     let mut renum = Vec::new();
@@ -854,6 +881,7 @@ fn split(hir: &Hir, ids: &[usize], [ip4, ip6, dns]: [Option<usize>; 3]) -> Optio
     Some(Split {
         a: all(&a, false)?,
         skip,
+        a_last,
         is_host,
         mb_rev: all(&mb, true)?,
         b_rev: all(&b, true)?,

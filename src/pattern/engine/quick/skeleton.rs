@@ -775,7 +775,7 @@ fn has_rep(nodes: &[Node]) -> bool {
 }
 
 /// Adds every byte `h` can match to `set`; `None` for look-arounds other than none.
-fn bytes_of(h: &Hir, set: &mut Set) -> Option<()> {
+pub(super) fn bytes_of(h: &Hir, set: &mut Set) -> Option<()> {
     match h.kind() {
         HirKind::Empty => {}
         HirKind::Literal(l) => l.0.iter().for_each(|&b| set[b as usize] = true),
