@@ -160,8 +160,10 @@ struct Region {
     ip4: Option<usize>,
     ip6: Option<usize>,
     dns: Option<usize>,
-    /// `X` is `P <HOST> S`: `P` and `S` as trees, for the IPv4 hand check.
+    /// `X` is `P <HOST> S`: `P` and `S` as trees, for the hand checks of [`Tree::host_fast`].
     host: Option<(Vec<Node>, Vec<Node>)>,
+    /// `S` can match a `]`.
+    post_bracket: bool,
 }
 
 /// A failregex as a tree, `^ A Region C`.
@@ -530,8 +532,8 @@ impl Tree {
             return Address::Engine;
         };
         if let Some((pre, post)) = &g.host {
-            if let Some((s, e)) = self.host_ip4(pre, post, &hay[..r], p) {
-                return Address::Found((AddrKind::Ip(Family::V4), s, e));
+            if let Some(found) = self.host_fast(pre, post, &hay[..r], p, g.post_bracket) {
+                return Address::Found(found);
             }
         }
         let PatCache::Tree { bt, caps } = pc else {
@@ -553,17 +555,19 @@ impl Tree {
         }
     }
 
-    /// The `ip4` group of `P <HOST> S` spanning all of `hay[p..]`, when the preferred parse
-    /// takes `P`'s first parse, `<HOST>`'s IPv4 branch and `S`'s first parse: taking the
-    /// first choice everywhere and succeeding is the preferred parse. `None` means "ask
-    /// the backtracker", never "no match".
-    fn host_ip4(
+    /// The address of `P <HOST> S` spanning all of `hay[p..]`, when the preferred parse
+    /// takes `P`'s first parse, then `<HOST>`'s IPv4 branch, or its IPv6 branch between
+    /// brackets, and `S`'s first parse: taking the first choice everywhere and succeeding
+    /// is the preferred parse. `None` means "ask the backtracker", never "no match".
+    /// `s_bracket`: `S` can match a `]`.
+    fn host_fast(
         &self,
         pre: &[Node],
         post: &[Node],
         hay: &[u8],
         p: usize,
-    ) -> Option<(usize, usize)> {
+        s_bracket: bool,
+    ) -> Option<(AddrKind, usize, usize)> {
         let mut st = St {
             hay,
             raw_names: true,
@@ -582,9 +586,34 @@ impl Tree {
             }
             st.end
         };
-        let (s, e) = ip4_prefix(&hay[h..])?;
         st.term = Term::At(hay.len());
-        (self.seq(post, h + e, None, &mut st, 0) == R::Yes).then_some((h + s, h + e))
+        if let Some((s, e)) = ip4_prefix(&hay[h..]) {
+            return (self.seq(post, h + e, None, &mut st, 0) == R::Yes).then_some((
+                AddrKind::Ip(Family::V4),
+                h + s,
+                h + e,
+            ));
+        }
+        // `[inner]`: `\[?` takes the bracket; the IPv4 branch needs dots, so with none in
+        // `inner` it fails and the IPv6 branch is next. That branch cannot stop before the
+        // `]` (what follows it, `\]?` then `S`, could not take the rest, `S` having no `]`),
+        // so it matches all of `inner` or nothing, and `\]?` then takes the bracket.
+        if s_bracket || hay.get(h) != Some(&b'[') {
+            return None;
+        }
+        let (s, e) = (h + 1, h + 1 + memchr::memchr(b']', &hay[h + 1..])?);
+        let inner = &hay[s..e];
+        if inner.is_empty()
+            || !inner.iter().all(|&b| b.is_ascii_hexdigit() || b == b':')
+            || !ip6_whole()?.is_match(inner)
+        {
+            return None;
+        }
+        (self.seq(post, e + 1, None, &mut st, 0) == R::Yes).then_some((
+            AddrKind::Ip(Family::V6),
+            s,
+            e,
+        ))
     }
 }
 
@@ -606,6 +635,36 @@ fn run_len(r: &Run, s: &[u8]) -> usize {
         Some(Stops::Two(a, b)) => memchr::memchr2(a, b, s).unwrap_or(lim),
         Some(Stops::Three(a, b, c)) => memchr::memchr3(a, b, c, s).unwrap_or(lim),
         None => s.iter().take_while(|&&b| r.set[b as usize]).count(),
+    }
+}
+
+/// A matcher of exactly `<HOST>`'s `ip6` group, anchored at both ends (built once).
+fn ip6_whole() -> Option<&'static regex_automata::meta::Regex> {
+    static IP6: std::sync::OnceLock<Option<regex_automata::meta::Regex>> =
+        std::sync::OnceLock::new();
+    IP6.get_or_init(|| {
+        let sub = capture_of(host_hir()?, 2)?;
+        let hir = Hir::concat(vec![
+            Hir::look(Look::Start),
+            sub.clone(),
+            Hir::look(Look::End),
+        ]);
+        regex_automata::meta::Builder::new()
+            .configure(regex_automata::meta::Config::new().utf8_empty(false))
+            .build_from_hir(&hir)
+            .ok()
+    })
+    .as_ref()
+}
+
+/// The body of capture group `index` in `h`.
+fn capture_of(h: &Hir, index: u32) -> Option<&Hir> {
+    match h.kind() {
+        HirKind::Capture(c) if c.index == index => Some(&c.sub),
+        HirKind::Capture(c) => capture_of(&c.sub, index),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().find_map(|x| capture_of(x, index)),
+        HirKind::Repetition(r) => capture_of(&r.sub, index),
+        _ => None,
     }
 }
 
@@ -716,10 +775,16 @@ fn tree(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Tree> {
     )?;
     let bt = BoundedBacktracker::builder().build_from_nfa(nfa).ok()?;
     // `P <HOST> S` with `<HOST>` exactly fail2ban's (its groups numbered 1, 2, 3 alone).
+    let mut post_bracket = true;
     let host = host_hir().and_then(|h| {
         let at = x
             .iter()
             .position(|p| regroup(p, &ids, &mut Vec::new()) == *h)?;
+        let mut s_bytes = [false; 256];
+        post_bracket = x[at + 1..]
+            .iter()
+            .any(|p| bytes_of(p, &mut s_bytes).is_none())
+            || s_bytes[b']' as usize];
         if (ip4, ip6, dns) == (None, None, None)
             || x.iter()
                 .enumerate()
@@ -749,6 +814,7 @@ fn tree(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Tree> {
         ip6: new(ip6),
         dns: new(dns),
         host,
+        post_bracket,
     };
     let region_first = {
         let mut s = region.set.clone();
