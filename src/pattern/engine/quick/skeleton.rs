@@ -169,6 +169,8 @@ struct Region {
 /// A failregex as a tree, `^ A Region C`.
 #[derive(Debug)]
 struct Tree {
+    /// The literal every match starts with (possibly empty).
+    prefix: Box<[u8]>,
     nodes: Vec<Node>,
     region: Option<Region>,
 }
@@ -282,6 +284,8 @@ impl Skeleton {
     pub(super) fn classify(&self, c: &mut SkelCache, hay: &[u8], raw_names: bool) -> Verdict {
         for (j, (p, pc)) in self.pats.iter().zip(c.pats.iter_mut()).enumerate() {
             match (p, &mut *pc) {
+                // Most lines fail most trees on their first literal: no search set up then.
+                (Pat::Tree(t), _) if !hay.starts_with(&t.prefix) => {}
                 (Pat::Tree(t), PatCache::Tree { .. }) => match t.search(pc, hay, raw_names) {
                     (R::Yes, Some((kind, start, end))) => {
                         return Verdict::Hit {
@@ -357,7 +361,8 @@ impl Tree {
             st.budget -= 1;
             match n {
                 Node::Lit(l) => {
-                    if hay.get(pos..pos + l.len()) != Some(&l[..]) {
+                    // The first byte alone rules most places out, without a memcmp call.
+                    if hay.get(pos) != l.first() || hay.get(pos..pos + l.len()) != Some(&l[..]) {
                         return R::No;
                     }
                     pos += l.len();
@@ -825,6 +830,7 @@ fn tree(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Tree> {
         }
     };
     let mut t = Tree {
+        prefix: literal_prefix(hir),
         nodes,
         region: Some(region),
     };
