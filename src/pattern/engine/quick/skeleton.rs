@@ -15,17 +15,21 @@
 //!   match. `X` then ends exactly where the run of bytes it can match ends (the literal
 //!   must start right there), so its span `[p, r)` is found with one table scan, and its
 //!   groups are those of `X`'s preferred parse of exactly that span: a hand check for an
-//!   IPv4 `<HOST>` ([`ip4_prefix`]), else the bounded backtracker on the span alone.
+//!   IPv4 `<HOST>` ([`ip4_prefix`]) or a bracketed IPv6 one, else the bounded backtracker
+//!   on the span alone.
 //! - a run of one class whose every possible follower starts with a byte outside the
 //!   class can only end where the class stops, so it is matched without backtracking
 //!   (`atomic`, decided once when the tree is built).
 //!
 //! Failregexes are tried in list order, like the general quick path's leftmost-first DFA.
-//! A failregex that is not of this shape is only used to rule a line out (its literal
-//! prefix, then its own anchored lazy DFA); when it could match, or a search exceeds its
-//! step budget, or meets a construct the tree does not model, the verdict is
+//! A failregex that is not of this shape (or repeats a sequence, which costs the search
+//! more than the DFAs) is searched with its literal prefix, then its own anchored lazy DFA:
+//! when that matches, the verdict names it and where its match ends ([`Verdict::Matches`])
+//! and the general quick path only has to find the address. When a search exceeds its step
+//! budget or meets a construct the tree does not model, the verdict is
 //! [`Verdict::Unknown`] and the general quick path decides the line. So this module never
-//! changes a result, it only skips work (tests below compare it with the engine).
+//! changes a result, it only skips work (`quick.rs`'s tests and `tests/scan.rs` compare it
+//! with the engine).
 
 use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
 use regex_automata::nfa::thompson::backtrack::{BoundedBacktracker, Cache as BtCache};
