@@ -178,6 +178,7 @@ pub struct QuickCache {
     fails: Vec<Option<DfaCache>>,
     caps: Vec<Vec<Option<CapCache>>>,
     skels: Vec<Option<SkelCache>>,
+    head_skips: Vec<Skips>,
     /// Lines the skeleton decided (tests check it does its share).
     #[cfg(test)]
     skel_decided: usize,
@@ -246,6 +247,7 @@ impl QuickPlan {
                         .map(Skeleton::new_cache)
                 })
                 .collect(),
+            head_skips: self.filters.iter().map(|_| Skips::default()).collect(),
             #[cfg(test)]
             skel_decided: 0,
             hits: Vec::new(),
@@ -280,13 +282,9 @@ fn filter_line(
 ) -> Quick {
     let start = match (&f.head, c.heads[fi].as_mut()) {
         (Some((dfa, non_empty)), Some(cache)) => {
-            match dfa.try_search_fwd(cache, &Input::new(buf)) {
-                Ok(Some(m)) => {
-                    let k = if *non_empty {
-                        m.offset() - 1
-                    } else {
-                        m.offset()
-                    };
+            match head_search(dfa, cache, &mut c.head_skips[fi], buf.as_bytes()) {
+                Ok(Some(end)) => {
+                    let k = if *non_empty { end - 1 } else { end };
                     // `.*` content that is empty: the engine then searches the whole line.
                     if k + 1 >= buf.len() {
                         return Quick::Fallback;
@@ -582,6 +580,94 @@ fn each_match(
         }
     }
     Some(())
+}
+
+/// The states of a head DFA that loop on themselves for every byte but one to three (per
+/// thread; lazy state IDs are only valid until the cache is cleared).
+#[derive(Debug, Clone, Default)]
+struct Skips {
+    clears: usize,
+    states: Vec<(LazyStateID, Option<skeleton::Stops>)>,
+}
+
+impl Skips {
+    /// The bytes that leave `sid`, when it loops on all other (ASCII) bytes and they are
+    /// at most three; computed once per state.
+    fn of(&mut self, dfa: &DFA, cache: &mut DfaCache, sid: LazyStateID) -> Option<skeleton::Stops> {
+        if cache.clear_count() != self.clears {
+            self.clears = cache.clear_count();
+            self.states.clear();
+        }
+        if let Some(&(_, s)) = self.states.iter().find(|(id, _)| *id == sid) {
+            return s;
+        }
+        let mut exits = Vec::new();
+        for b in 0u8..0x80 {
+            match dfa.next_state(cache, sid, b) {
+                Ok(next) if next == sid => {}
+                Ok(_) => exits.push(b),
+                Err(_) => return None,
+            }
+            if exits.len() > 3 || cache.clear_count() != self.clears {
+                break;
+            }
+        }
+        if cache.clear_count() != self.clears {
+            // The probe filled the cache: `sid` is stale, nothing to remember.
+            return None;
+        }
+        let stops = skeleton::Stops::of_bytes(&exits);
+        if self.states.len() < 64 {
+            self.states.push((sid, stops));
+        }
+        stops
+    }
+}
+
+/// The end of the leftmost-first match of an anchored head DFA in `hay` (the lazy DFA's own
+/// search, step for step), except that in an untagged state that loops on itself for all
+/// but a few bytes, `memchr` jumps to the next of those bytes: asterisk's head keeps such a
+/// state alive (`[^:]+` of its optional `(?:(?: in)? [^:]+:)?`) to the content's first `:`,
+/// which on a `SecurityEvent` line is the end of the line. `Err` when the DFA gave up.
+fn head_search(
+    dfa: &DFA,
+    cache: &mut DfaCache,
+    skips: &mut Skips,
+    hay: &[u8],
+) -> Result<Option<usize>, ()> {
+    let input = Input::new(hay).anchored(Anchored::Yes);
+    let mut sid = dfa.start_state_forward(cache, &input).map_err(|_| ())?;
+    let mut last = None;
+    let mut prev = sid;
+    let mut i = 0;
+    while i < hay.len() {
+        sid = step(dfa, cache, sid, hay[i]).ok_or(())?;
+        if sid.is_tagged() {
+            if sid.is_match() {
+                // Matches are reported one byte late: this one ends before byte i.
+                last = Some(i);
+            } else if sid.is_dead() {
+                return Ok(last);
+            } else if sid.is_quit() {
+                return Err(());
+            }
+        } else if sid == prev {
+            if let Some(stops) = skips.of(dfa, cache, sid) {
+                // Every byte up to the next stop keeps the DFA in `sid`.
+                let rest = &hay[i + 1..];
+                i += 1 + stops.find(rest).unwrap_or(rest.len());
+                prev = sid;
+                continue;
+            }
+        }
+        prev = sid;
+        i += 1;
+    }
+    sid = dfa.next_eoi_state(cache, sid).map_err(|_| ())?;
+    if sid.is_match() {
+        last = Some(hay.len());
+    }
+    Ok(last)
 }
 
 /// One transition: the cached one when there is one (no `Result`, no bookkeeping), else
@@ -1150,6 +1236,56 @@ mod tests {
             "skeleton decided {} of {}",
             qc.skel_decided,
             lines.len()
+        );
+    }
+
+    /// The head search with its memchr jumps ends where the lazy DFA's own search ends.
+    #[test]
+    fn head_search_agrees_with_the_dfa_search() {
+        let f = FilterRegexes {
+            name: "head".into(),
+            prefregex: Some(
+                r"^\S+ [^:]+:\d*(?:(?: in)? [^:]+:)? <F-CONTENT>.+</F-CONTENT>$".into(),
+            ),
+            failregex: vec![r"^x <HOST>$".into()],
+            ignoreregex: Vec::new(),
+        };
+        let opts = EngineOptions {
+            check_all: false,
+            dns: DnsMode::Raw,
+            ignore_pending: true,
+            ..EngineOptions::default()
+        };
+        let e = Engine::build(&[f], &opts).unwrap();
+        let plan = QuickPlan::build(&e).unwrap();
+        let (dfa, _) = plan.filters[0].as_ref().unwrap().head.as_ref().unwrap();
+        let mut cache = dfa.create_cache();
+        let mut skips = Skips::default();
+        let lines = [
+            "h chan_sip.c: Registration from '<sip:1@x>' failed\n",
+            "h res_security_log.c: SecurityEvent=\"x\",a=\"b\",c=\"IPV4/UDP/1.2.3.4/5\"\n",
+            "h a.c:12 in fn: x 1.2.3.4\n",
+            "h a.c:12 in fn:x\n",
+            "h a.c: b: c: d\n",
+            "h a.c:\n",
+            "h a.c: \n",
+            "nothing\n",
+            "h a.c:: :\n",
+            "h a.c: x y z no colon at all but a long tail to skip over\n",
+        ];
+        for _ in 0..3 {
+            for l in lines {
+                let want = dfa
+                    .try_search_fwd(&mut cache, &Input::new(l))
+                    .unwrap()
+                    .map(|m| m.offset());
+                let got = head_search(dfa, &mut cache, &mut skips, l.as_bytes()).unwrap();
+                assert_eq!(got, want, "{l:?}");
+            }
+        }
+        assert!(
+            skips.states.iter().any(|(_, s)| s.is_some()),
+            "no state was skipped over"
         );
     }
 

@@ -83,8 +83,8 @@ struct Run {
     atomic: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Stops {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stops {
     One(u8),
     Two(u8, u8),
     Three(u8, u8, u8),
@@ -634,15 +634,35 @@ enum Address {
     Engine,
 }
 
+impl Stops {
+    /// One to three bytes as stops.
+    pub(super) fn of_bytes(b: &[u8]) -> Option<Stops> {
+        match *b {
+            [a] => Some(Stops::One(a)),
+            [a, b] => Some(Stops::Two(a, b)),
+            [a, b, c] => Some(Stops::Three(a, b, c)),
+            _ => None,
+        }
+    }
+
+    /// The first stop in `s`.
+    #[inline]
+    pub(super) fn find(self, s: &[u8]) -> Option<usize> {
+        match self {
+            Stops::One(a) => memchr::memchr(a, s),
+            Stops::Two(a, b) => memchr::memchr2(a, b, s),
+            Stops::Three(a, b, c) => memchr::memchr3(a, b, c, s),
+        }
+    }
+}
+
 /// How many bytes from the start of `s` belong to `r`'s class, at most `r.max`.
 #[inline]
 fn run_len(r: &Run, s: &[u8]) -> usize {
     let lim = s.len().min(r.max as usize);
     let s = &s[..lim];
     match r.stops {
-        Some(Stops::One(a)) => memchr::memchr(a, s).unwrap_or(lim),
-        Some(Stops::Two(a, b)) => memchr::memchr2(a, b, s).unwrap_or(lim),
-        Some(Stops::Three(a, b, c)) => memchr::memchr3(a, b, c, s).unwrap_or(lim),
+        Some(stops) => stops.find(s).unwrap_or(lim),
         None => s.iter().take_while(|&&b| r.set[b as usize]).count(),
     }
 }
@@ -968,12 +988,7 @@ fn node(h: &Hir, out: &mut Vec<Node>) {
 /// are one to three of them.
 fn stops_of(set: &Set) -> Option<Stops> {
     let out: Vec<u8> = (0u8..0x80).filter(|&b| !set[b as usize]).collect();
-    match out.as_slice() {
-        [a] => Some(Stops::One(*a)),
-        [a, b] => Some(Stops::Two(*a, *b)),
-        [a, b, c] => Some(Stops::Three(*a, *b, *c)),
-        _ => None,
-    }
+    Stops::of_bytes(&out)
 }
 
 impl First {
