@@ -484,24 +484,10 @@ impl Split {
 /// The first branch is the preferred one whenever it matches the span, and its optional
 /// prefix is forced (the address part has no `:`), so this is the backtracker's answer.
 fn host_ip4(text: &[u8]) -> Option<usize> {
-    let start = match text {
-        [b':', b':', rest @ ..] => {
-            let fs = rest.iter().take_while(|&&b| b == b'f').count();
-            if !(4..=6).contains(&fs) || rest.get(fs) != Some(&b':') {
-                return None;
-            }
-            2 + fs + 1
-        }
-        _ => 0,
-    };
-    let mut parts = 0;
-    for part in text[start..].split(|&b| b == b'.') {
-        parts += 1;
-        if parts > 4 || !(1..=3).contains(&part.len()) || !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-    }
-    (parts == 4).then_some(start)
+    // The branch taken as a prefix (the skeleton's parse) and nothing after it.
+    skeleton::ip4_prefix(text)
+        .filter(|&(_, end)| end == text.len())
+        .map(|(start, _)| start)
 }
 
 /// At most this many candidate cut positions are collected.
@@ -1045,6 +1031,16 @@ mod tests {
     use super::*;
     use crate::pattern::{EngineOptions, FilterRegexes, LineOutcome};
 
+    /// The scan's engine options: first match wins, names are raw IDs.
+    fn scan_opts() -> EngineOptions {
+        EngineOptions {
+            check_all: false,
+            dns: DnsMode::Raw,
+            ignore_pending: true,
+            ..EngineOptions::default()
+        }
+    }
+
     /// A scan-like engine (first match wins, names are raw IDs) over two filters: one with
     /// a prefregex and content, one without.
     fn engine(fails: &[&str]) -> Engine {
@@ -1060,12 +1056,7 @@ mod tests {
             failregex: vec![r"refused connect from <HOST>(?: \(\w+\))?$".into()],
             ignoreregex: Vec::new(),
         };
-        let opts = EngineOptions {
-            check_all: false,
-            dns: DnsMode::Raw,
-            ignore_pending: true,
-            ..EngineOptions::default()
-        };
+        let opts = scan_opts();
         Engine::build(&[with_pref, plain], &opts).unwrap()
     }
 
@@ -1250,12 +1241,7 @@ mod tests {
             failregex: vec![r"^x <HOST>$".into()],
             ignoreregex: Vec::new(),
         };
-        let opts = EngineOptions {
-            check_all: false,
-            dns: DnsMode::Raw,
-            ignore_pending: true,
-            ..EngineOptions::default()
-        };
+        let opts = scan_opts();
         let e = Engine::build(&[f], &opts).unwrap();
         let plan = QuickPlan::build(&e).unwrap();
         let (dfa, _) = plan.filters[0].as_ref().unwrap().head.as_ref().unwrap();

@@ -702,7 +702,7 @@ fn capture_of(h: &Hir, index: u32) -> Option<&Hir> {
 /// span of `ip4` and where the branch ends. Greedy `\d{1,3}` takes up to three digits and
 /// the first three must be followed by `.`, so the parse is forced; a `[` before (taken by
 /// `\[?`) or a `]` after (taken by `\]?`) is left to the backtracker.
-fn ip4_prefix(text: &[u8]) -> Option<(usize, usize)> {
+pub(super) fn ip4_prefix(text: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
     match text.first() {
         Some(b':') => {
