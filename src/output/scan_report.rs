@@ -26,33 +26,85 @@ pub struct ScanReport<'a> {
 }
 
 /// Epoch seconds as RFC 3339 UTC (`2024-03-10T08:15:01Z`), empty when unknown.
-/// (Plain `format!` of the fields: chrono's strftime parser was a visible cost for reports of
-/// tens of thousands of addresses.)
 pub fn rfc3339(t: Option<f64>) -> String {
+    let mut out = Vec::with_capacity(20);
+    push_rfc3339(&mut out, t);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends [`rfc3339`] of `t` to `out`. The digits are written by hand: a report lists tens
+/// of thousands of addresses with two times each, and `format!` per time (let alone chrono's
+/// strftime parser) was most of the cost of the text report.
+fn push_rfc3339(out: &mut Vec<u8>, t: Option<f64>) {
     use chrono::{Datelike, Timelike};
-    t.and_then(|t| chrono::DateTime::from_timestamp(t.floor() as i64, 0))
-        .map(|d| {
+    let t = t.filter(|t| t.is_finite());
+    let Some(d) = t.and_then(|t| chrono::DateTime::from_timestamp(t.floor() as i64, 0)) else {
+        return;
+    };
+    let year = d.year();
+    if !(0..=9999).contains(&year) {
+        // Outside four digits: rare enough for the general formatter.
+        out.extend_from_slice(
             format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                d.year(),
+                "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
                 d.month(),
                 d.day(),
                 d.hour(),
                 d.minute(),
                 d.second()
             )
-        })
-        .unwrap_or_default()
+            .as_bytes(),
+        );
+        return;
+    }
+    let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let y = year as u32;
+    let [a, b] = two(y / 100);
+    let [c, e] = two(y % 100);
+    let [mo1, mo2] = two(d.month());
+    let [d1, d2] = two(d.day());
+    let [h1, h2] = two(d.hour());
+    let [mi1, mi2] = two(d.minute());
+    let [s1, s2] = two(d.second());
+    out.extend_from_slice(&[
+        a, b, c, e, b'-', mo1, mo2, b'-', d1, d2, b'T', h1, h2, b':', mi1, mi2, b':', s1, s2, b'Z',
+    ]);
+}
+
+/// Appends the decimal digits of `n` to `out`, right-aligned in `width` columns.
+fn push_num(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - i;
+    out.resize(out.len() + width.saturating_sub(len), b' ');
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// IPs sorted by hits (descending), then address, limited to `--top`.
 fn ranked<'a>(r: &'a ScanReport) -> Vec<(&'a String, &'a IpStat)> {
-    let mut v: Vec<_> = r.run.tally.ips.iter().collect();
-    v.sort_by(|a, b| b.1.hits.cmp(&a.1.hits).then_with(|| a.0.cmp(b.0)));
+    // The sort key sits in the vector (not behind the map's pointers), and addresses are
+    // unique, so an unstable sort gives the same order as a stable one.
+    let mut v: Vec<(u64, &String, &IpStat)> = r
+        .run
+        .tally
+        .ips
+        .iter()
+        .map(|(ip, s)| (s.hits, ip, s))
+        .collect();
+    v.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     if let Some(n) = r.top {
         v.truncate(n);
     }
-    v
+    v.into_iter().map(|(_, ip, s)| (ip, s)).collect()
 }
 
 fn regex_label(r: &ScanReport, filter: u32, regex: u32) -> String {
@@ -143,25 +195,38 @@ pub fn write_text(w: &mut impl Write, r: &ScanReport) -> io::Result<()> {
             _ => String::new(),
         }
     )?;
-    // One row per address, written straight to the output (no per-row strings: a report
-    // lists tens of thousands of addresses).
+    // One row per address, formatted by hand into one buffer (a report lists tens of
+    // thousands of addresses; `write!` with padding per field was most of its cost).
     let names: Vec<&str> = r.filters.iter().map(|f| f.name.as_str()).collect();
+    let mut row = Vec::with_capacity(1 << 16);
     for (ip, s) in &ips {
-        write!(
-            w,
-            "  {:>8}  {:<39}  {}  {}  ",
-            s.hits,
-            ip,
-            rfc3339(s.first_seen),
-            rfc3339(s.last_seen),
-        )?;
+        row.extend_from_slice(b"  ");
+        push_num(&mut row, s.hits, 8);
+        row.extend_from_slice(b"  ");
+        row.extend_from_slice(ip.as_bytes());
+        row.resize(row.len() + 39usize.saturating_sub(ip.chars().count()), b' ');
+        row.extend_from_slice(b"  ");
+        push_rfc3339(&mut row, s.first_seen);
+        row.extend_from_slice(b"  ");
+        push_rfc3339(&mut row, s.last_seen);
+        row.extend_from_slice(b"  ");
         for (i, ((f, x), n)) in s.regexes.iter().enumerate() {
-            let sep = if i == 0 { "" } else { "," };
-            let name = names.get(*f as usize).copied().unwrap_or("?");
-            write!(w, "{sep}{name}#{}={n}", x + 1)?;
+            if i > 0 {
+                row.push(b',');
+            }
+            row.extend_from_slice(names.get(*f as usize).copied().unwrap_or("?").as_bytes());
+            row.push(b'#');
+            push_num(&mut row, u64::from(*x) + 1, 0);
+            row.push(b'=');
+            push_num(&mut row, *n, 0);
         }
-        writeln!(w)?;
+        row.push(b'\n');
+        if row.len() >= 1 << 15 {
+            w.write_all(&row)?;
+            row.clear();
+        }
     }
+    w.write_all(&row)?;
     writeln!(w)?;
     writeln!(
         w,
@@ -414,4 +479,46 @@ pub fn write_dir(dir: &Path, r: &ScanReport) -> Result<()> {
     }
     c.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_by_hand_equals_chrono() {
+        for t in [
+            0.0,
+            1.5,
+            951_782_400.0,
+            1_710_058_501.999,
+            253_402_300_799.0,
+            -62_167_219_200.0,
+            -1.0,
+        ] {
+            let want = chrono::DateTime::from_timestamp(f64::floor(t) as i64, 0)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            assert_eq!(rfc3339(Some(t)), want, "{t}");
+        }
+        assert_eq!(rfc3339(Some(1_710_058_501.0)), "2024-03-10T08:15:01Z");
+        assert_eq!(rfc3339(None), "");
+        assert_eq!(rfc3339(Some(f64::NAN)), "");
+    }
+
+    #[test]
+    fn push_num_pads_on_the_left() {
+        for (n, w) in [
+            (0u64, 0usize),
+            (7, 8),
+            (12_345_678, 8),
+            (123_456_789, 8),
+            (u64::MAX, 3),
+        ] {
+            let mut out = Vec::new();
+            push_num(&mut out, n, w);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{n:>w$}"));
+        }
+    }
 }

@@ -158,6 +158,10 @@ impl Tally {
 
     /// Adds the per-IP counters of `table`, all from file `file`, to `self.ips`.
     pub(crate) fn add_ips(&mut self, table: IpTable, file: u32) {
+        if self.ips.is_empty() {
+            self.ips = table.into_stats(file).collect();
+            return;
+        }
         self.ips.reserve(table.len());
         for (ip, acc) in table.into_stats(file) {
             match self.ips.get_mut(&ip) {
@@ -341,12 +345,12 @@ impl IpAcc {
     }
 
     fn into_stat(self, file: u32) -> IpStat {
-        let mut regexes = self.more;
-        for (k, n) in self.regexes {
-            if n > 0 {
-                bump(&mut regexes, k, n);
-            }
-        }
+        // The keys in place and in `more` are disjoint: one allocation, one sort.
+        let used = self.regexes.iter().filter(|(_, n)| *n > 0).count();
+        let mut regexes = Vec::with_capacity(used + self.more.len());
+        regexes.extend(self.regexes.into_iter().filter(|(_, n)| *n > 0));
+        regexes.extend(self.more);
+        regexes.sort_unstable_by_key(|&(k, _)| k);
         IpStat {
             hits: self.hits,
             first_seen: self.first_seen,

@@ -194,6 +194,12 @@ enum Pat {
 #[derive(Debug)]
 pub(super) struct Skeleton {
     pats: Vec<Pat>,
+    /// For each first byte of a line, the patterns that can match a line starting with it
+    /// (bit `j` for pattern `j`), when there are at most 64 patterns. Most lines start
+    /// with the prefix of at most one tree: the others are skipped without a comparison,
+    /// and an `Exclude` pattern without a literal prefix (`(?:Host )?<HOST> …`) without
+    /// starting its DFA.
+    first: Option<Box<[u64; 256]>>,
 }
 
 /// Per-thread state of a [`Skeleton`].
@@ -257,9 +263,11 @@ impl Skeleton {
                 },
             });
         }
-        pats.iter()
-            .any(|p| matches!(p, Pat::Tree(_)))
-            .then_some(Skeleton { pats })
+        if !pats.iter().any(|p| matches!(p, Pat::Tree(_))) {
+            return None;
+        }
+        let first = first_bytes(&pats);
+        Some(Skeleton { pats, first })
     }
 
     pub(super) fn new_cache(&self) -> SkelCache {
@@ -286,10 +294,20 @@ impl Skeleton {
     /// Decides `hay` (a prefregex content, or the line, plus `"\n"`; ASCII).
     /// `raw_names`: a `dns` capture is an ID as written (else the engine resolves it).
     pub(super) fn classify(&self, c: &mut SkelCache, hay: &[u8], raw_names: bool) -> Verdict {
+        let mut live = match (&self.first, hay.first()) {
+            (Some(first), Some(&b)) => first[usize::from(b)],
+            _ => u64::MAX,
+        };
         for (j, (p, pc)) in self.pats.iter().zip(c.pats.iter_mut()).enumerate() {
+            // Patterns past the 64th are never masked out (`first` is `None` then).
+            let skip = j < 64 && live & 1 == 0;
+            live >>= 1;
+            if skip {
+                continue;
+            }
             match (p, &mut *pc) {
                 // Most lines fail most trees on their first literal: no search set up then.
-                (Pat::Tree(t), _) if !hay.starts_with(&t.prefix) => {}
+                (Pat::Tree(t), _) if !has_prefix(hay, &t.prefix) => {}
                 (Pat::Tree(t), PatCache::Tree { .. }) => match t.search(pc, hay, raw_names) {
                     (R::Yes, Some((kind, start, end))) => {
                         return Verdict::Hit {
@@ -303,7 +321,7 @@ impl Skeleton {
                     _ => return Verdict::Unknown,
                 },
                 (Pat::Exclude { prefix, dfa }, PatCache::Exclude(Some(dc))) => {
-                    if !hay.starts_with(prefix) {
+                    if !has_prefix(hay, prefix) {
                         continue;
                     }
                     let input = Input::new(hay).anchored(Anchored::Yes);
@@ -323,6 +341,72 @@ impl Skeleton {
         }
         Verdict::NoHit
     }
+}
+
+/// `hay.starts_with(p)`, compared 8 bytes at a time in line: the literals are short and
+/// most comparisons fail early, where a `memcmp` call per literal showed in profiles.
+#[inline]
+fn has_prefix(hay: &[u8], p: &[u8]) -> bool {
+    let Some(h) = hay.get(..p.len()) else {
+        return false;
+    };
+    let mut a = h.chunks_exact(8);
+    let mut b = p.chunks_exact(8);
+    for (x, y) in a.by_ref().zip(b.by_ref()) {
+        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    a.remainder().iter().zip(b.remainder()).all(|(x, y)| x == y)
+}
+
+/// The [`Skeleton::first`] table of `pats`, `None` beyond 64 patterns. A tree can start
+/// with the first byte of its literal prefix only (any byte without one); an `Exclude`
+/// pattern with any byte on which its anchored DFA's start state does not die. (A DFA
+/// reports a match one byte late, so a transition into the dead state means no match of
+/// any length, the empty one included.)
+fn first_bytes(pats: &[Pat]) -> Option<Box<[u64; 256]>> {
+    if pats.len() > 64 {
+        return None;
+    }
+    let mut first = Box::new([0u64; 256]);
+    for (j, p) in pats.iter().enumerate() {
+        let bit = 1u64 << j;
+        let only = |b0: u8| (0..=255u8).map(|b| b == b0).collect::<Vec<bool>>();
+        let allowed = match p {
+            Pat::Tree(t) => match t.prefix.first() {
+                Some(&b0) => only(b0),
+                None => vec![true; 256],
+            },
+            Pat::Exclude { prefix, dfa } => match prefix.first() {
+                Some(&b0) => only(b0),
+                None => dfa_first_bytes(dfa),
+            },
+        };
+        for (slot, ok) in first.iter_mut().zip(allowed) {
+            if ok {
+                *slot |= bit;
+            }
+        }
+    }
+    Some(first)
+}
+
+/// Bytes on which the anchored start state of `dfa` does not go to the dead state (all
+/// bytes when the DFA cannot tell, e.g. a look-behind at the start or a cache failure).
+fn dfa_first_bytes(dfa: &DFA) -> Vec<bool> {
+    let mut cache = dfa.create_cache();
+    let input = Input::new(b"x".as_slice()).anchored(Anchored::Yes);
+    let Ok(start) = dfa.start_state_forward(&mut cache, &input) else {
+        return vec![true; 256];
+    };
+    (0..=255u8)
+        .map(|b| match dfa.next_state(&mut cache, start, b) {
+            Ok(sid) => !sid.is_dead(),
+            Err(_) => true,
+        })
+        .collect()
 }
 
 impl Tree {
@@ -366,7 +450,7 @@ impl Tree {
             match n {
                 Node::Lit(l) => {
                     // The first byte alone rules most places out, without a memcmp call.
-                    if hay.get(pos) != l.first() || hay.get(pos..pos + l.len()) != Some(&l[..]) {
+                    if !hay.get(pos..).is_some_and(|h| has_prefix(h, l)) {
                         return R::No;
                     }
                     pos += l.len();
@@ -1188,6 +1272,37 @@ mod tests {
             let mut nodes = nodes_of(std::slice::from_ref(&hir(re)));
             annotate(&mut nodes, &First::end());
             assert_eq!(atomics(&nodes), want, "{re}");
+        }
+    }
+
+    #[test]
+    fn has_prefix_is_starts_with() {
+        let hay = b"Registration from '<sip:100@x>' failed";
+        for n in 0..=hay.len() {
+            for flip in [None, Some(0), Some(n.saturating_sub(1)), Some(n / 2)] {
+                let mut p = hay[..n].to_vec();
+                if let Some(i) = flip.filter(|&i| i < n) {
+                    p[i] ^= 0x20;
+                }
+                assert_eq!(has_prefix(hay, &p), hay.starts_with(&p), "{n} {flip:?}");
+            }
+        }
+        assert!(!has_prefix(b"abc", b"abcd"));
+    }
+
+    #[test]
+    fn dfa_first_bytes_are_the_bytes_a_match_can_start_with() {
+        let dfa = lazy_dfa(
+            compile(&[hir(r"^(?:Host )?[0-9a-f.:]+ failed")], false, false).unwrap(),
+            MatchKind::LeftmostFirst,
+        )
+        .unwrap();
+        let first = dfa_first_bytes(&dfa);
+        for b in [b'H', b'0', b'9', b'a', b'f', b'.', b':'] {
+            assert!(first[usize::from(b)], "{}", b as char);
+        }
+        for b in [b'R', b'"', b' ', b'g', b'\n', b'h'] {
+            assert!(!first[usize::from(b)], "{}", b as char);
         }
     }
 }
