@@ -283,7 +283,7 @@ impl Scanner {
         // the second thread would start in the middle and its tallies wait for the first).
         let next = AtomicUsize::new(0);
         let scan_next = || {
-            let mut ips = IpTable::default();
+            let mut ips = IpTable::for_shape(&self.shape);
             loop {
                 let seq = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&(a, b)) = chunks.get(seq) else {
@@ -389,7 +389,7 @@ impl Scanner {
                 s.spawn(move |_| {
                     let mut dets = dets;
                     let popped = tables.lock().ok().and_then(|mut v| v.pop());
-                    let mut ips = popped.unwrap_or_default();
+                    let mut ips = popped.unwrap_or_else(|| IpTable::for_shape(&self.shape));
                     let t =
                         self.with_worker(|w| self.scan_chunk(w, &mut ips, &mut dets, file, &buf));
                     if let Ok(mut v) = tables.lock() {
