@@ -25,6 +25,10 @@ const MIN_USEFUL: usize = 3;
 #[derive(Debug, Clone)]
 pub struct LinePrefilter {
     ac: Option<AhoCorasick>,
+    /// The same literals as a bare packed (Teddy) searcher, when one can be built: the
+    /// chunk search calls it once per candidate line, and `AhoCorasick::find`'s layers
+    /// around the same searcher cost a visible share of that.
+    packed: Option<aho_corasick::packed::Searcher>,
     /// The literals (to tell whether one can straddle the place a date was cut out).
     lits: Vec<Vec<u8>>,
 }
@@ -34,6 +38,7 @@ impl LinePrefilter {
     pub fn pass_all() -> Self {
         LinePrefilter {
             ac: None,
+            packed: None,
             lits: Vec::new(),
         }
     }
@@ -54,6 +59,12 @@ impl LinePrefilter {
         }
         lits.sort();
         lits.dedup();
+        // A literal that contains another is redundant: any line with it has the other.
+        let all = lits.clone();
+        lits.retain(|l| {
+            !all.iter()
+                .any(|o| o.len() < l.len() && l.windows(o.len()).any(|w| w == &o[..]))
+        });
         // A literal with a newline could span two lines of a chunk (never seen in practice).
         if lits.is_empty() || lits.iter().any(|l| l.contains(&b'\n')) {
             return LinePrefilter::pass_all();
@@ -62,7 +73,12 @@ impl LinePrefilter {
             .match_kind(MatchKind::LeftmostFirst)
             .build(&lits)
             .ok();
-        LinePrefilter { ac, lits }
+        let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(&lits)
+            .build();
+        LinePrefilter { ac, packed, lits }
     }
 
     /// Start of the first literal occurrence in `data[from..]` (an absolute offset), `None`
@@ -72,11 +88,14 @@ impl LinePrefilter {
     /// candidate when the next occurrence starts inside it (literals have no `\n`).
     #[inline]
     pub fn next_hit(&self, data: &[u8], from: usize) -> Option<usize> {
-        match &self.ac {
-            Some(ac) => ac
+        match (&self.packed, &self.ac) {
+            (Some(p), _) => p
+                .find_in(data, aho_corasick::Span::from(from..data.len()))
+                .map(|m| m.start()),
+            (None, Some(ac)) => ac
                 .find(aho_corasick::Input::new(data).span(from..data.len()))
                 .map(|m| m.start()),
-            None => Some(from),
+            (None, None) => Some(from),
         }
     }
 
