@@ -71,6 +71,31 @@ fn push_rfc3339(out: &mut Vec<u8>, t: Option<f64>) {
     ]);
 }
 
+/// Appends one address row of the text report to `out`.
+fn push_ip_row(out: &mut Vec<u8>, ip: &str, s: &IpStat, names: &[&str]) {
+    out.extend_from_slice(b"  ");
+    push_num(out, s.hits, 8);
+    out.extend_from_slice(b"  ");
+    out.extend_from_slice(ip.as_bytes());
+    out.resize(out.len() + 39usize.saturating_sub(ip.chars().count()), b' ');
+    out.extend_from_slice(b"  ");
+    push_rfc3339(out, s.first_seen);
+    out.extend_from_slice(b"  ");
+    push_rfc3339(out, s.last_seen);
+    out.extend_from_slice(b"  ");
+    for (i, ((f, x), n)) in s.regexes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(names.get(*f as usize).copied().unwrap_or("?").as_bytes());
+        out.push(b'#');
+        push_num(out, u64::from(*x) + 1, 0);
+        out.push(b'=');
+        push_num(out, *n, 0);
+    }
+    out.push(b'\n');
+}
+
 /// Appends the decimal digits of `n` to `out`, right-aligned in `width` columns.
 fn push_num(out: &mut Vec<u8>, n: u64, width: usize) {
     let mut digits = [0u8; 20];
@@ -198,35 +223,15 @@ pub fn write_text(w: &mut impl Write, r: &ScanReport) -> io::Result<()> {
     // One row per address, formatted by hand into one buffer (a report lists tens of
     // thousands of addresses; `write!` with padding per field was most of its cost).
     let names: Vec<&str> = r.filters.iter().map(|f| f.name.as_str()).collect();
-    let mut row = Vec::with_capacity(1 << 16);
+    let mut out = Vec::with_capacity(1 << 16);
     for (ip, s) in &ips {
-        row.extend_from_slice(b"  ");
-        push_num(&mut row, s.hits, 8);
-        row.extend_from_slice(b"  ");
-        row.extend_from_slice(ip.as_bytes());
-        row.resize(row.len() + 39usize.saturating_sub(ip.chars().count()), b' ');
-        row.extend_from_slice(b"  ");
-        push_rfc3339(&mut row, s.first_seen);
-        row.extend_from_slice(b"  ");
-        push_rfc3339(&mut row, s.last_seen);
-        row.extend_from_slice(b"  ");
-        for (i, ((f, x), n)) in s.regexes.iter().enumerate() {
-            if i > 0 {
-                row.push(b',');
-            }
-            row.extend_from_slice(names.get(*f as usize).copied().unwrap_or("?").as_bytes());
-            row.push(b'#');
-            push_num(&mut row, u64::from(*x) + 1, 0);
-            row.push(b'=');
-            push_num(&mut row, *n, 0);
-        }
-        row.push(b'\n');
-        if row.len() >= 1 << 15 {
-            w.write_all(&row)?;
-            row.clear();
+        push_ip_row(&mut out, ip, s, &names);
+        if out.len() >= 1 << 15 {
+            w.write_all(&out)?;
+            out.clear();
         }
     }
-    w.write_all(&row)?;
+    w.write_all(&out)?;
     writeln!(w)?;
     writeln!(
         w,
