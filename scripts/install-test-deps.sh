@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the external tools that failscan's tests and scripts use:
-#   fail2ban (fail2ban-regex is the oracle), ipset, iproute2 (ip), ripgrep (rg), python3.
+#   fail2ban (fail2ban-regex is the oracle), ipset, nftables (nft), iproute2 (ip), ripgrep (rg),
+#   python3.
 # Idempotent: does nothing when every tool is already on PATH. As root it uses apt-get
 # (one `apt-get update`, then one install). As a non-root user without the tools it prints
 # the command to run and exits non-zero.
@@ -10,21 +11,22 @@ set -euo pipefail
 declare -A PKG_OF=(
     [fail2ban-regex]=fail2ban
     [ipset]=ipset
+    [nft]=nftables
     [ip]=iproute2
     [rg]=ripgrep
     [python3]=python3
 )
 
 missing_pkgs=()
-for tool in fail2ban-regex ipset ip rg python3; do
-    # ipset and ip live in /usr/sbin, which a non-root PATH may lack.
+for tool in fail2ban-regex ipset nft ip rg python3; do
+    # ipset, nft and ip live in /usr/sbin, which a non-root PATH may lack.
     if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ] && [ ! -x "/sbin/$tool" ]; then
         missing_pkgs+=("${PKG_OF[$tool]}")
     fi
 done
 
 if [ "${#missing_pkgs[@]}" -eq 0 ]; then
-    echo "install-test-deps: all test tools present (fail2ban-regex ipset ip rg python3)"
+    echo "install-test-deps: all test tools present (fail2ban-regex ipset nft ip rg python3)"
     exit 0
 fi
 
