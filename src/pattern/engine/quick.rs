@@ -764,30 +764,32 @@ fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
             SPECIAL.contains(&n.as_str()) || n.starts_with("alt_") || n.starts_with("tuple_")
         })
     };
-    let head = match f.pref {
-        None => None,
-        Some((prx, _)) => {
-            let rx = &e.rxs[prx];
-            if special(rx)
-                || ["ip4", "ip6", "dns"].iter().any(|g| rx.tr.has_group(g))
-                || !rx.tr.is_regular()
-            {
-                return None;
-            }
-            let hir = ascii_hir(rx, Target::Regular)?;
-            let tail = fastpath::split_content_tail(&hir)?;
-            // The content group must be the tail (the engine's `content`).
-            if f.content != Some(tail.group) {
-                return None;
-            }
-            let nfa = compile(&[tail.head], false, false)?;
-            Some((lazy_dfa(nfa, MatchKind::LeftmostFirst)?, tail.non_empty))
+    // The head, each failregex's pieces, then the set DFA and the skeleton are independent
+    // builds (mostly NFA compilations): on the idle cores of a starting scan, in parallel.
+    let build_head = || -> Option<Option<(DFA, bool)>> {
+        let Some((prx, _)) = f.pref else {
+            return Some(None);
+        };
+        let rx = &e.rxs[prx];
+        if special(rx)
+            || ["ip4", "ip6", "dns"].iter().any(|g| rx.tr.has_group(g))
+            || !rx.tr.is_regular()
+        {
+            return None;
         }
+        let hir = ascii_hir(rx, Target::Regular)?;
+        let tail = fastpath::split_content_tail(&hir)?;
+        // The content group must be the tail (the engine's `content`).
+        if f.content != Some(tail.group) {
+            return None;
+        }
+        let nfa = compile(&[tail.head], false, false)?;
+        Some(Some((
+            lazy_dfa(nfa, MatchKind::LeftmostFirst)?,
+            tail.non_empty,
+        )))
     };
-    let mut pats = Vec::new();
-    let mut capture = Vec::new();
-    let (mut hirs, mut regulars, mut groups) = (Vec::new(), Vec::new(), Vec::new());
-    for fc in &f.fail {
+    let build_fail = |fc: &super::FailC| -> Option<FailParts> {
         let rx = &e.rxs[fc.rx];
         if special(rx) {
             return None;
@@ -800,33 +802,67 @@ fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
         };
         let hir = ascii_hir(rx, target)?;
         let anchored = hir.properties().look_set_prefix().contains(Look::Start);
-        capture.push(if regular {
+        let capture = if regular {
             capturer(&hir, rx, anchored)
         } else {
             None
-        });
+        };
         let idx = |n: &str| rx.names.iter().find(|(_, g)| g == n).map(|(i, _)| *i);
-        groups.push([idx("ip4"), idx("ip6"), idx("dns")]);
-        regulars.push(regular);
-        pats.push(if anchored {
+        let pat = if anchored {
             hir.clone()
         } else {
             Hir::concat(vec![any_lazy(), hir.clone()])
-        });
-        hirs.push(hir);
-    }
-    let fails = lazy_dfa(compile(&pats, false, false)?, MatchKind::LeftmostFirst)?;
-    let skel = if skeleton {
-        Skeleton::build(&hirs, &pats, &regulars, &groups)
-    } else {
-        None
+        };
+        Some(FailParts {
+            hir,
+            pat,
+            capture,
+            groups: [idx("ip4"), idx("ip6"), idx("dns")],
+            regular,
+        })
     };
+    let (head, parts) = rayon::join(build_head, || {
+        use rayon::prelude::*;
+        f.fail
+            .par_iter()
+            .map(build_fail)
+            .collect::<Option<Vec<FailParts>>>()
+    });
+    let (head, parts) = (head?, parts?);
+    let pats: Vec<Hir> = parts.iter().map(|p| p.pat.clone()).collect();
+    let hirs: Vec<Hir> = parts.iter().map(|p| p.hir.clone()).collect();
+    let regulars: Vec<bool> = parts.iter().map(|p| p.regular).collect();
+    let groups: Vec<[Option<usize>; 3]> = parts.iter().map(|p| p.groups).collect();
+    let capture: Vec<Option<Capturer>> = parts.into_iter().map(|p| p.capture).collect();
+    let (fails, skel) = rayon::join(
+        || lazy_dfa(compile(&pats, false, false)?, MatchKind::LeftmostFirst),
+        || {
+            if skeleton {
+                Skeleton::build(&hirs, &pats, &regulars, &groups)
+            } else {
+                None
+            }
+        },
+    );
+    let fails = fails?;
     Some(QuickFilter {
         head,
         fails,
         capture,
         skel,
     })
+}
+
+/// What the quick path builds from one failregex.
+struct FailParts {
+    /// The ASCII HIR (exact, or a superset when not `regular`).
+    hir: Hir,
+    /// `hir` as searched: anchored, or after a lazy `.*?`.
+    pat: Hir,
+    capture: Option<Capturer>,
+    /// Group numbers of `ip4`, `ip6`, `dns`.
+    groups: [Option<usize>; 3],
+    regular: bool,
 }
 
 /// The ASCII-only HIR of `rx` printed for `target` (single-line haystack).
