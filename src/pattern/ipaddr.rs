@@ -95,7 +95,15 @@ fn ntoa(p: &Parsed) -> String {
 /// glibc `inet_ntop(AF_INET6)`: longest run (first on ties, length >= 2) of zero words is
 /// `::`; `::a.b.c.d` when the first 6 words are zero, `::ffff:a.b.c.d` when 5 are.
 pub fn ntop6(a: u128) -> String {
-    let w: Vec<u16> = (0..8).map(|i| (a >> (112 - 16 * i)) as u16).collect();
+    let mut out = String::with_capacity(39);
+    ntop6_into(&mut out, a);
+    out
+}
+
+/// [`ntop6`] appended to `out` (the scan normalises every IPv6 failure ID into one reused
+/// buffer).
+fn ntop6_into(out: &mut String, a: u128) {
+    let w: [u16; 8] = std::array::from_fn(|i| (a >> (112 - 16 * i)) as u16);
     let (mut best, mut best_len, mut cur, mut cur_len) = (usize::MAX, 0, usize::MAX, 0);
     for (i, &x) in w.iter().enumerate() {
         if x == 0 {
@@ -117,7 +125,6 @@ pub fn ntop6(a: u128) -> String {
     if best_len < 2 {
         best = usize::MAX;
     }
-    let mut out = String::new();
     let mut i = 0;
     while i < 8 {
         if i == best {
@@ -135,10 +142,29 @@ pub fn ntop6(a: u128) -> String {
             out.push_str(&Ipv4Addr::from(a as u32).to_string());
             break;
         }
-        out.push_str(&format!("{:x}", w[i]));
+        push_hex(out, w[i]);
         i += 1;
     }
-    out
+}
+
+/// [`addr_of_family`] of an IPv6 capture without a cidr, written into `out` (cleared
+/// first).
+pub fn ip6_id_into(out: &mut String, s: &str) {
+    out.clear();
+    match parse(s, Some(Family::V6), None) {
+        Some(Parsed::V6(a, 128)) => ntop6_into(out, a),
+        Some(p) => out.push_str(&ntoa(&p)),
+        None => out.push_str(s),
+    }
+}
+
+/// Appends `x` in lower-case hex without leading zeros (`{:x}`).
+fn push_hex(out: &mut String, x: u16) {
+    let digits = (16 - x.leading_zeros()).div_ceil(4).max(1);
+    for k in (0..digits).rev() {
+        let d = (x >> (4 * k)) & 0xf;
+        out.push(char::from(b"0123456789abcdef"[usize::from(d)]));
+    }
 }
 
 /// `IPAddr(s, FAM_IPvX)` or `IPAddr(s, int(cidr))`: the ID of an `ip4`/`ip6` capture.
@@ -211,6 +237,36 @@ pub fn plain_ipv4(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip6_id_into_is_addr_of_family() {
+        let mut out = String::from("stale");
+        for s in [
+            "2001:DB8::0:1",
+            "::ffff:102:304",
+            "::1:2",
+            "::",
+            "1:0:0:2:0:0:0:3",
+            "fe80::1:2:3:4",
+            "not-an-address",
+            "1.2.3.4",
+        ] {
+            ip6_id_into(&mut out, s);
+            assert_eq!(out, addr_of_family(s, Family::V6, None), "{s}");
+        }
+    }
+
+    #[test]
+    fn push_hex_is_lower_hex() {
+        for x in (0..=u16::MAX)
+            .step_by(7)
+            .chain([0, 1, 0xf, 0x10, 0xfff, 0x1000, 0xffff])
+        {
+            let mut s = String::new();
+            push_hex(&mut s, x);
+            assert_eq!(s, format!("{x:x}"));
+        }
+    }
 
     #[test]
     fn family_forms() {

@@ -485,7 +485,7 @@ fn normalised<'a>(out: &'a mut String, text: &'a str, kind: AddrKind) -> &'a str
     match kind {
         AddrKind::Ip(Family::V4) | AddrKind::Name => text,
         AddrKind::Ip(Family::V6) => {
-            *out = ipaddr::addr_of_family(text, Family::V6, None);
+            ipaddr::ip6_id_into(out, text);
             out
         }
     }
