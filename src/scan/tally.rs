@@ -256,9 +256,10 @@ fn add_nested(a: &mut Vec<Vec<u64>>, b: &[Vec<u64>]) {
     }
 }
 
-/// Most (filter, regex) pairs counted per address in one flat row per address; a scan with
-/// more failregexes than this counts them in a sparse map instead.
-const MAX_FLAT: usize = 64;
+/// Most (filter, regex) pairs counted per address in one flat row per address (128 bytes
+/// per address at most); a scan with more failregexes than this counts them in a sparse
+/// map instead, which costs memory per pair actually hit, not per pair possible.
+const MAX_FLAT: usize = 16;
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
@@ -865,6 +866,9 @@ mod tests {
             a.absorb(b);
             assert_eq!(stats(a), want, "{flat_a} {flat_b}");
         }
+        // Beyond MAX_FLAT failregexes the table is sparse: no row of zeros per address.
+        assert_eq!(IpTable::for_shape(&[(MAX_FLAT, 0), (1, 2)]).width, 0);
+        assert_eq!(IpTable::for_shape(&[(MAX_FLAT, 0)]).width, MAX_FLAT);
         let ip = &want.iter().find(|(ip, _)| ip == "192.0.2.1").unwrap().1;
         assert_eq!(ip.regexes, [((0, 0), 2), ((1, 1), 1), ((7, 3), 1)]);
         assert_eq!(
