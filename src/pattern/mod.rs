@@ -20,6 +20,25 @@ mod difftest;
 #[cfg(test)]
 pub(crate) mod testdata;
 
+/// `hay.starts_with(p)`, compared 8 bytes at a time in line: the texts compared on the
+/// hot path (literals of a failregex, what precedes a date) are short and most comparisons
+/// fail early, where a `memcmp` call per comparison showed in profiles.
+#[inline]
+pub(crate) fn has_prefix(hay: &[u8], p: &[u8]) -> bool {
+    let Some(h) = hay.get(..p.len()) else {
+        return false;
+    };
+    let mut a = h.chunks_exact(8);
+    let mut b = p.chunks_exact(8);
+    for (x, y) in a.by_ref().zip(b.by_ref()) {
+        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    a.remainder().iter().zip(b.remainder()).all(|(x, y)| x == y)
+}
+
 pub use engine::quick::{AddrKind, Quick, QuickCache, QuickHit, QuickPlan};
 pub use engine::{
     DnsMode, Engine, EngineCache, EngineOptions, Failure, FilterRegexes, LineOutcome, LineParts,

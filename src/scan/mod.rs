@@ -468,7 +468,7 @@ impl Scanner {
 /// few bytes long and compared on every line.
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    a.len() == b.len() && crate::pattern::has_prefix(a, b)
 }
 
 /// `out = before + after` (the line as the engine sees it, without the newline).

@@ -24,11 +24,12 @@ const MIN_USEFUL: usize = 3;
 /// Passes a line when one of its literals occurs in it (or always, when disabled).
 #[derive(Debug, Clone)]
 pub struct LinePrefilter {
-    ac: Option<AhoCorasick>,
-    /// The same literals as a bare packed (Teddy) searcher, when one can be built: the
-    /// chunk search calls it once per candidate line, and `AhoCorasick::find`'s layers
-    /// around the same searcher cost a visible share of that.
+    /// The literals as a bare packed (Teddy) searcher, when one can be built: the chunk
+    /// search calls it once per candidate line, and `AhoCorasick::find`'s layers around
+    /// the same searcher cost a visible share of that.
     packed: Option<aho_corasick::packed::Searcher>,
+    /// The general searcher, only when the packed one cannot be built.
+    ac: Option<AhoCorasick>,
     /// The literals (to tell whether one can straddle the place a date was cut out).
     lits: Vec<Vec<u8>>,
 }
@@ -69,16 +70,19 @@ impl LinePrefilter {
         if lits.is_empty() || lits.iter().any(|l| l.contains(&b'\n')) {
             return LinePrefilter::pass_all();
         }
-        let ac = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&lits)
-            .ok();
         let packed = aho_corasick::packed::Config::new()
             .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
             .builder()
             .extend(&lits)
             .build();
-        LinePrefilter { ac, packed, lits }
+        let ac = match packed {
+            Some(_) => None,
+            None => AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(&lits)
+                .ok(),
+        };
+        LinePrefilter { packed, ac, lits }
     }
 
     /// Start of the first literal occurrence in `data[from..]` (an absolute offset), `None`
@@ -104,7 +108,7 @@ impl LinePrefilter {
     /// (The engine sees the line with its date cut out; the chunk search sees the raw line.)
     pub fn join_risky(&self, before: &[u8]) -> bool {
         !before.is_empty()
-            && self.ac.is_some()
+            && self.is_active()
             && self
                 .lits
                 .iter()
@@ -114,14 +118,11 @@ impl LinePrefilter {
     /// False only when no failregex or ignoreregex can match `line`.
     #[inline]
     pub fn may_match(&self, line: &str) -> bool {
-        match &self.ac {
-            Some(ac) => ac.is_match(line),
-            None => true,
-        }
+        self.next_hit(line.as_bytes(), 0).is_some()
     }
 
     pub fn is_active(&self) -> bool {
-        self.ac.is_some()
+        self.packed.is_some() || self.ac.is_some()
     }
 }
 

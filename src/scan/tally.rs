@@ -498,7 +498,7 @@ impl IpTable {
             map[s as usize] = self.v4_slot(v);
         }
         for (k, &s) in &other.text {
-            map[s as usize] = self.slot(k);
+            map[s as usize] = self.text_slot(k);
         }
         let same_rows = self.offsets == other.offsets;
         for (s, o) in other.slots.iter().enumerate() {

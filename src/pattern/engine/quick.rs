@@ -829,11 +829,21 @@ fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
             .collect::<Option<Vec<FailParts>>>()
     });
     let (head, parts) = (head?, parts?);
-    let pats: Vec<Hir> = parts.iter().map(|p| p.pat.clone()).collect();
-    let hirs: Vec<Hir> = parts.iter().map(|p| p.hir.clone()).collect();
-    let regulars: Vec<bool> = parts.iter().map(|p| p.regular).collect();
-    let groups: Vec<[Option<usize>; 3]> = parts.iter().map(|p| p.groups).collect();
-    let capture: Vec<Option<Capturer>> = parts.into_iter().map(|p| p.capture).collect();
+    let n = parts.len();
+    let (mut pats, mut hirs, mut regulars, mut groups, mut capture) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for p in parts {
+        pats.push(p.pat);
+        hirs.push(p.hir);
+        regulars.push(p.regular);
+        groups.push(p.groups);
+        capture.push(p.capture);
+    }
     let (fails, skel) = rayon::join(
         || lazy_dfa(compile(&pats, false, false)?, MatchKind::LeftmostFirst),
         || {

@@ -39,6 +39,7 @@ use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use super::{compile, has_group, host_hir, lazy_dfa, pick_address, regroup, AddrKind};
 use crate::pattern::engine::Family;
+use crate::pattern::has_prefix;
 
 /// A set of bytes, as a lookup table (the fastest test in a run scan).
 type Set = [bool; 256];
@@ -341,24 +342,6 @@ impl Skeleton {
         }
         Verdict::NoHit
     }
-}
-
-/// `hay.starts_with(p)`, compared 8 bytes at a time in line: the literals are short and
-/// most comparisons fail early, where a `memcmp` call per literal showed in profiles.
-#[inline]
-fn has_prefix(hay: &[u8], p: &[u8]) -> bool {
-    let Some(h) = hay.get(..p.len()) else {
-        return false;
-    };
-    let mut a = h.chunks_exact(8);
-    let mut b = p.chunks_exact(8);
-    for (x, y) in a.by_ref().zip(b.by_ref()) {
-        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-        if word(x) != word(y) {
-            return false;
-        }
-    }
-    a.remainder().iter().zip(b.remainder()).all(|(x, y)| x == y)
 }
 
 /// The [`Skeleton::first`] table of `pats`, `None` beyond 64 patterns. A tree can start
