@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cmd::scan::ScanRun;
@@ -114,22 +115,18 @@ fn push_num(out: &mut Vec<u8>, n: u64, width: usize) {
     out.extend_from_slice(&digits[i..]);
 }
 
+/// Rows of the text report formatted by one task.
+const ROWS_PER_BLOCK: usize = 256;
+/// Blocks formatted before they are written: bounds the text held at once (~4 MB).
+const BLOCKS_PER_BATCH: usize = 16;
+
 /// IPs sorted by hits (descending), then address, limited to `--top`.
-fn ranked<'a>(r: &'a ScanReport) -> Vec<(&'a String, &'a IpStat)> {
-    // The sort key sits in the vector (not behind the map's pointers), and addresses are
-    // unique, so an unstable sort gives the same order as a stable one.
-    let mut v: Vec<(u64, &String, &IpStat)> = r
-        .run
-        .tally
-        .ips
-        .iter()
-        .map(|(ip, s)| (s.hits, ip, s))
-        .collect();
-    v.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+fn ranked<'a>(r: &'a ScanReport) -> Vec<(&'a str, &'a IpStat)> {
+    let mut v = r.run.tally.ips.ranked();
     if let Some(n) = r.top {
         v.truncate(n);
     }
-    v.into_iter().map(|(_, ip, s)| (ip, s)).collect()
+    v
 }
 
 fn regex_label(r: &ScanReport, filter: u32, regex: u32) -> String {
@@ -220,18 +217,27 @@ pub fn write_text(w: &mut impl Write, r: &ScanReport) -> io::Result<()> {
             _ => String::new(),
         }
     )?;
-    // One row per address, formatted by hand into one buffer (a report lists tens of
-    // thousands of addresses; `write!` with padding per field was most of its cost).
+    // One row per address, formatted by hand (a report lists tens of thousands of
+    // addresses; `write!` with padding per field was most of its cost), in parallel by
+    // blocks of rows, each block into its own buffer, written in order.
     let names: Vec<&str> = r.filters.iter().map(|f| f.name.as_str()).collect();
-    let mut out = Vec::with_capacity(1 << 16);
-    for (ip, s) in &ips {
-        push_ip_row(&mut out, ip, s, &names);
-        if out.len() >= 1 << 15 {
-            w.write_all(&out)?;
-            out.clear();
+    let mut bufs: Vec<Vec<u8>> = Vec::new();
+    for batch in ips.chunks(ROWS_PER_BLOCK * BLOCKS_PER_BATCH) {
+        let blocks: Vec<_> = batch.chunks(ROWS_PER_BLOCK).collect();
+        bufs.resize_with(blocks.len().max(bufs.len()), Vec::new);
+        blocks
+            .par_iter()
+            .zip(bufs.par_iter_mut())
+            .for_each(|(rows, out)| {
+                out.clear();
+                for (ip, s) in rows.iter() {
+                    push_ip_row(out, ip, s, &names);
+                }
+            });
+        for out in &bufs[..blocks.len()] {
+            w.write_all(out)?;
         }
     }
-    w.write_all(&out)?;
     writeln!(w)?;
     writeln!(
         w,
@@ -413,7 +419,7 @@ fn ips_csv<W: Write>(w: W, r: &ScanReport) -> csv::Result<()> {
             .map(|(f, n)| format!("{}={n}", file_name(r, *f)))
             .collect();
         c.write_record([
-            ip.as_str(),
+            ip,
             &s.hits.to_string(),
             &rfc3339(s.first_seen),
             &rfc3339(s.last_seen),

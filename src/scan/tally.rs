@@ -13,10 +13,12 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use std::sync::OnceLock;
 
+use compact_str::CompactString;
 use rustc_hash::FxHasher;
-
 use serde::Serialize;
+use smallvec::SmallVec;
 
 /// One failure found by the scan: the input of ban replay and of the per-event CSV.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,16 +44,27 @@ pub struct Hit {
     pub line: u64,
 }
 
+/// An address (or other failure ID) as the report keys it: up to 24 bytes sit inline (every
+/// IPv4 address and most IPv6 ones), so a report of tens of thousands of addresses reads
+/// its keys from its entries, not from one small heap allocation each.
+pub type IpKey = CompactString;
+
+/// Hits per (filter, regex) of one address, sorted by key; a few inline.
+pub type RegexCounts = SmallVec<[((u32, u32), u64); 4]>;
+
+/// Hits per file index of one address, sorted by file; one inline.
+pub type FileCounts = SmallVec<[(u32, u64); 1]>;
+
 /// Per-IP aggregate.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct IpStat {
     pub hits: u64,
     pub first_seen: Option<f64>,
     pub last_seen: Option<f64>,
     /// Hits per (filter, regex).
-    pub regexes: Vec<((u32, u32), u64)>,
+    pub regexes: RegexCounts,
     /// Hits per file index.
-    pub files: Vec<(u32, u64)>,
+    pub files: FileCounts,
 }
 
 impl IpStat {
@@ -71,10 +84,146 @@ impl IpStat {
 }
 
 /// Adds `n` to the counter of `key` in a small sorted association list.
-fn bump<K: Ord + Copy>(list: &mut Vec<(K, u64)>, key: K, n: u64) {
+fn bump<K: Ord + Copy, A: smallvec::Array<Item = (K, u64)>>(
+    list: &mut SmallVec<A>,
+    key: K,
+    n: u64,
+) {
     match list.binary_search_by(|(k, _)| k.cmp(&key)) {
         Ok(i) => list[i].1 += n,
         Err(i) => list.insert(i, (key, n)),
+    }
+}
+
+/// The per-address statistics of a report, in no particular order.
+///
+/// A list, not a map: a one-file scan builds it in one go from the workers' tables and the
+/// report only walks it, so hashing every address into a map (~3 ms for 20,000 addresses,
+/// on one core after the scan) bought nothing. The map by address is built when something
+/// looks an address up (a merge of several files' tallies, tests), and dropped on change.
+#[derive(Debug, Clone, Default)]
+pub struct IpStats {
+    entries: Vec<(IpKey, IpStat)>,
+    index: OnceLock<FxMap<IpKey, u32>>,
+    /// The entries are in report order ([`IpStats::ranked`]).
+    ranked: bool,
+}
+
+impl IpStats {
+    fn from_ranked(entries: Vec<(IpKey, IpStat)>) -> IpStats {
+        IpStats {
+            entries,
+            index: OnceLock::new(),
+            ranked: true,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// (address, statistics), in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &IpStat)> {
+        self.entries.iter().map(|(k, s)| (k.as_str(), s))
+    }
+
+    fn index(&self) -> &FxMap<IpKey, u32> {
+        self.index.get_or_init(|| {
+            let mut m = FxMap::default();
+            m.reserve(self.entries.len());
+            for (i, (k, _)) in self.entries.iter().enumerate() {
+                m.insert(k.clone(), i as u32);
+            }
+            m
+        })
+    }
+
+    pub fn get(&self, ip: &str) -> Option<&IpStat> {
+        let &i = self.index().get(ip)?;
+        Some(&self.entries[i as usize].1)
+    }
+
+    fn get_mut(&mut self, ip: &str) -> Option<&mut IpStat> {
+        self.ranked = false;
+        let &i = self.index().get(ip)?;
+        Some(&mut self.entries[i as usize].1)
+    }
+
+    /// Adds `stat` to the statistics of `ip`.
+    fn add(&mut self, ip: IpKey, stat: IpStat) {
+        if let Some(s) = self.get_mut(&ip) {
+            s.merge(&stat);
+            return;
+        }
+        let i = self.entries.len() as u32;
+        self.ranked = false;
+        // `get_mut` built the index.
+        if let Some(m) = self.index.get_mut() {
+            m.insert(ip.clone(), i);
+        }
+        self.entries.push((ip, stat));
+    }
+
+    /// The addresses by hits (descending), then address.
+    pub fn ranked(&self) -> Vec<(&str, &IpStat)> {
+        use rayon::prelude::*;
+        if self.ranked {
+            return self.iter().collect();
+        }
+        // The sort key sits in the vector, the address's first 16 bytes included, so most
+        // comparisons read no entry; addresses are unique, so an unstable sort gives the
+        // same order as a stable one.
+        let mut v: Vec<(u64, u128, &str, &IpStat)> = self
+            .entries
+            .iter()
+            .map(|(k, s)| (s.hits, text_prefix(k), k.as_str(), s))
+            .collect();
+        v.par_sort_unstable_by(rank_order);
+        v.into_iter().map(|(_, _, ip, s)| (ip, s)).collect()
+    }
+}
+
+/// Report order of `(hits, text_prefix(address), address, _)`: hits descending, then
+/// address.
+fn rank_order<K: AsRef<str>, T>(
+    a: &(u64, u128, K, T),
+    b: &(u64, u128, K, T),
+) -> std::cmp::Ordering {
+    b.0.cmp(&a.0)
+        .then(a.1.cmp(&b.1))
+        .then_with(|| a.2.as_ref().cmp(b.2.as_ref()))
+}
+
+/// The first 16 bytes of `s`, zero-padded, as a number that orders like the bytes: when two
+/// prefixes differ, the texts compare as their prefixes do (a text that ends first pads
+/// with 0, below any byte it could be compared with except 0, where the prefixes are equal).
+fn text_prefix(s: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = s.len().min(16);
+    b[..n].copy_from_slice(&s.as_bytes()[..n]);
+    u128::from_be_bytes(b)
+}
+
+/// Equal when they hold the same addresses with the same statistics, in any order (the
+/// order of a scan's list depends on its threads).
+impl PartialEq for IpStats {
+    fn eq(&self, other: &IpStats) -> bool {
+        self.len() == other.len() && self.iter().all(|(ip, s)| other.get(ip) == Some(s))
+    }
+}
+
+impl std::ops::Index<&str> for IpStats {
+    type Output = IpStat;
+
+    fn index(&self, ip: &str) -> &IpStat {
+        match self.get(ip) {
+            Some(s) => s,
+            None => panic!("no statistics for {ip}"),
+        }
     }
 }
 
@@ -101,7 +250,7 @@ pub struct Tally {
     /// Per address. FxHash: the keys are short and not attacker-chosen in a way that
     /// matters for an offline audit, and SipHash was a visible cost per failure. Empty in the
     /// tally of a chunk: the scan counts addresses in [`IpTable`]s and adds them per file.
-    pub ips: HashMap<String, IpStat, BuildHasherDefault<FxHasher>>,
+    pub ips: IpStats,
     /// Events, in input order; kept only when asked for (per-event output, ban replay).
     pub events: Vec<Event>,
     /// Time of the last dated line of this tally, to date the next tally's leading lines.
@@ -158,18 +307,13 @@ impl Tally {
 
     /// Adds the per-IP counters of `table`, all from file `file`, to `self.ips`.
     pub(crate) fn add_ips(&mut self, table: IpTable, file: u32) {
+        let stats = table.into_stats(file);
         if self.ips.is_empty() {
-            self.ips = table.into_stats(file).collect();
+            self.ips = IpStats::from_ranked(stats);
             return;
         }
-        self.ips.reserve(table.len());
-        for (ip, acc) in table.into_stats(file) {
-            match self.ips.get_mut(&ip) {
-                Some(s) => s.merge(&acc),
-                None => {
-                    self.ips.insert(ip, acc);
-                }
-            }
+        for (ip, acc) in stats {
+            self.ips.add(ip, acc);
         }
     }
 
@@ -217,12 +361,11 @@ impl Tally {
         } else {
             self.leading_undated.append(&mut next.leading_undated);
         }
-        for (ip, st) in next.ips {
-            match self.ips.get_mut(&ip) {
-                Some(s) => s.merge(&st),
-                None => {
-                    self.ips.insert(ip, st);
-                }
+        if self.ips.is_empty() {
+            self.ips = next.ips;
+        } else {
+            for (ip, st) in next.ips.entries {
+                self.ips.add(ip, st);
             }
         }
         self.events.append(&mut next.events);
@@ -460,8 +603,8 @@ impl IpTable {
     }
 
     /// The (filter, regex) counters of slot `s`, sorted, without zeros.
-    fn regexes_of(&self, s: usize, sparse: &SparseBySlot) -> Vec<((u32, u32), u64)> {
-        let mut out: Vec<((u32, u32), u64)> = Vec::new();
+    fn regexes_of(&self, s: usize, sparse: &SparseBySlot) -> RegexCounts {
+        let mut out = RegexCounts::new();
         if self.width > 0 {
             let row = &self.counts[s * self.width..][..self.width];
             for (f, w) in self.offsets.windows(2).enumerate() {
@@ -525,40 +668,65 @@ impl IpTable {
         }
     }
 
-    /// The counters as the report's [`IpStat`]s. Converted in parallel: a file's table
-    /// holds tens of thousands of addresses, each needing its text and two small lists,
-    /// and this runs after the scan, when every other core is idle.
-    fn into_stats(mut self, file: u32) -> impl Iterator<Item = (String, IpStat)> {
+    /// The counters as the report's [`IpStat`]s, in report order (see [`IpStats::ranked`]).
+    ///
+    /// Converted in parallel: a file's table holds tens of thousands of addresses, each
+    /// needing its text and a small list, and this runs after the scan, when every other
+    /// core is idle. Ranked here, on the compact table, so that the report then reads its
+    /// entries in order: walked in rank order after the conversion, the entries (several MB)
+    /// cost a cache miss or two each.
+    fn into_stats(mut self, file: u32) -> Vec<(IpKey, IpStat)> {
         use rayon::prelude::*;
         self.flush();
         let sparse = self.sparse_by_slot();
-        let mut keys: Vec<(Key, usize)> = Vec::with_capacity(self.slots.len());
-        keys.extend(self.v4.iter().map(|(v, s)| (Key::V4(v), s as usize)));
-        keys.extend(self.text.iter().map(|(k, &s)| (Key::Text(k), s as usize)));
-        let stats: Vec<(String, IpStat)> = keys
+        // The address of each slot, then the report order of the slots (most ranks are
+        // decided by hits and the first 16 bytes of the address text).
+        let mut key_of: Vec<Key> = vec![Key::V4(0); self.slots.len()];
+        for (v, s) in self.v4.iter() {
+            key_of[s as usize] = Key::V4(v);
+        }
+        for (k, &s) in &self.text {
+            key_of[s as usize] = Key::Text(k);
+        }
+        let text = |k: &Key| match *k {
+            Key::V4(v) => ip4_text(v),
+            Key::Text(t) => IpKey::from(t),
+        };
+        let mut order: Vec<(u64, u128, u32)> = (0..self.slots.len() as u32)
             .into_par_iter()
             .with_min_len(1024)
-            .map(|(key, s)| {
-                let slot = self.slots[s];
+            .map(|s| {
+                let prefix = match key_of[s as usize] {
+                    Key::V4(v) => text_prefix(&ip4_text(v)),
+                    Key::Text(t) => text_prefix(t),
+                };
+                (self.slots[s as usize].hits, prefix, s)
+            })
+            .collect();
+        order.par_sort_unstable_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then(a.1.cmp(&b.1))
+                .then_with(|| text(&key_of[a.2 as usize]).cmp(&text(&key_of[b.2 as usize])))
+        });
+        order
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(|(_, _, s)| {
+                let slot = self.slots[s as usize];
                 let stat = IpStat {
                     hits: slot.hits,
                     first_seen: known(slot.first),
                     last_seen: known(slot.last),
-                    regexes: self.regexes_of(s, &sparse),
+                    regexes: self.regexes_of(s as usize, &sparse),
                     files: if slot.hits > 0 {
-                        vec![(file, slot.hits)]
+                        smallvec::smallvec![(file, slot.hits)]
                     } else {
-                        Vec::new()
+                        FileCounts::new()
                     },
                 };
-                let ip = match key {
-                    Key::V4(v) => ip4_text(v),
-                    Key::Text(t) => t.to_string(),
-                };
-                (ip, stat)
+                (text(&key_of[s as usize]), stat)
             })
-            .collect();
-        stats.into_iter()
+            .collect()
     }
 }
 
@@ -645,27 +813,34 @@ fn prefetch<T>(p: *const T) {
 }
 
 /// An address as an [`IpTable`] keys it.
+#[derive(Clone, Copy)]
 enum Key<'a> {
     V4(u32),
     Text(&'a str),
 }
 
 /// `v` as a dotted quad, the text [`canonical_ip4`] read it from.
-fn ip4_text(v: u32) -> String {
-    let mut out = String::with_capacity(15);
+fn ip4_text(v: u32) -> IpKey {
+    let mut buf = [0u8; 15];
+    let mut n = 0;
     for (i, octet) in v.to_be_bytes().into_iter().enumerate() {
         if i > 0 {
-            out.push('.');
+            buf[n] = b'.';
+            n += 1;
         }
         if octet >= 100 {
-            out.push(char::from(b'0' + octet / 100));
+            buf[n] = b'0' + octet / 100;
+            n += 1;
         }
         if octet >= 10 {
-            out.push(char::from(b'0' + octet / 10 % 10));
+            buf[n] = b'0' + octet / 10 % 10;
+            n += 1;
         }
-        out.push(char::from(b'0' + octet % 10));
+        buf[n] = b'0' + octet % 10;
+        n += 1;
     }
-    out
+    // Only ASCII digits and dots were written.
+    IpKey::from_utf8_lossy(&buf[..n])
 }
 
 /// The value of `ip` when it is an IPv4 address written the one way `Ipv4Addr` prints it
@@ -761,8 +936,8 @@ mod tests {
         }
         assert_eq!(acc, one);
         let s = &acc.ips["192.0.2.1"];
-        assert_eq!(s.regexes, [((0, 0), 1), ((0, 2), 1)]);
-        assert_eq!(s.files, [(3, 2)]);
+        assert_eq!(s.regexes.as_slice(), [((0, 0), 1), ((0, 2), 1)]);
+        assert_eq!(s.files.as_slice(), [(3, 2)]);
         assert_eq!(acc.ips[long.as_str()].first_seen, Some(11.0));
     }
 
@@ -811,16 +986,16 @@ mod tests {
             ((1, 9), 1),
         ]
         .to_vec();
-        assert_eq!(s.regexes, want);
+        assert_eq!(s.regexes.as_slice(), want);
         assert_eq!(
             (s.hits, s.first_seen, s.last_seen),
             (16, Some(0.0), Some(7.0))
         );
-        assert_eq!(s.files, [(0, 16)]);
+        assert_eq!(s.files.as_slice(), [(0, 16)]);
     }
 
-    fn stats(t: IpTable) -> Vec<(String, IpStat)> {
-        let mut v: Vec<_> = t.into_stats(2).collect();
+    fn stats(t: IpTable) -> Vec<(IpKey, IpStat)> {
+        let mut v = t.into_stats(2);
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
@@ -870,7 +1045,10 @@ mod tests {
         assert_eq!(IpTable::for_shape(&[(MAX_FLAT, 0), (1, 2)]).width, 0);
         assert_eq!(IpTable::for_shape(&[(MAX_FLAT, 0)]).width, MAX_FLAT);
         let ip = &want.iter().find(|(ip, _)| ip == "192.0.2.1").unwrap().1;
-        assert_eq!(ip.regexes, [((0, 0), 2), ((1, 1), 1), ((7, 3), 1)]);
+        assert_eq!(
+            ip.regexes.as_slice(),
+            [((0, 0), 2), ((1, 1), 1), ((7, 3), 1)]
+        );
         assert_eq!(
             (ip.hits, ip.first_seen, ip.last_seen),
             (4, Some(3.0), Some(8.0))
@@ -945,16 +1123,81 @@ mod tests {
                 assert_eq!((s.hits, s.first_seen), (0, Some(-1.0)));
                 continue;
             }
-            let w = &want[&ip];
+            let w = &want[ip.as_str()];
             let regexes: Vec<((u32, u32), u64)> = (0..4)
                 .filter(|&r| w.3[r] > 0)
                 .map(|r| ((0, r as u32), w.3[r]))
                 .collect();
             assert_eq!(
-                (s.hits, s.first_seen, s.last_seen, s.regexes),
+                (s.hits, s.first_seen, s.last_seen, s.regexes.to_vec()),
                 (w.0, Some(w.1), Some(w.2), regexes),
                 "{ip}"
             );
+        }
+    }
+
+    /// The report order: hits descending, then address text (so `10.0.0.1` before
+    /// `9.0.0.1`, and texts that agree on their first 16 bytes by the rest), whether the
+    /// list comes ranked from a table or is sorted after a merge.
+    #[test]
+    fn ranked_by_hits_then_address_text() {
+        let long_a = "2001:db8:aaaa:bbbb::1";
+        let long_b = "2001:db8:aaaa:bbbb::";
+        let adds = [
+            ("9.0.0.1", 2),
+            ("10.0.0.1", 2),
+            ("192.0.2.1", 5),
+            (long_a, 2),
+            (long_b, 2),
+            ("host.example", 1),
+            ("01.2.3.4", 2),
+        ];
+        let mut t = IpTable::for_shape(&[(1, 0)]);
+        for (ip, n) in adds {
+            for _ in 0..n {
+                t.add(ip, (0, 0), Some(1.0));
+            }
+        }
+        let mut want: Vec<(u64, &str)> = adds.iter().map(|&(ip, n)| (n, ip)).collect();
+        want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        let want: Vec<&str> = want.into_iter().map(|(_, ip)| ip).collect();
+
+        let mut one = Tally::default();
+        one.add_ips(t.clone(), 0);
+        assert!(one.ips.ranked);
+        let got: Vec<&str> = one.ips.ranked().into_iter().map(|(ip, _)| ip).collect();
+        assert_eq!(got, want);
+
+        // A second file's table merged in: the list is no longer in order, the ranking is
+        // computed, and lookups see both files.
+        let mut more = IpTable::for_shape(&[(1, 0)]);
+        for _ in 0..4 {
+            more.add("9.0.0.1", (0, 0), Some(2.0));
+        }
+        more.add("198.51.100.7", (0, 0), None);
+        one.add_ips(more, 1);
+        assert!(!one.ips.ranked);
+        let got: Vec<&str> = one.ips.ranked().into_iter().map(|(ip, _)| ip).collect();
+        assert_eq!(got[0], "9.0.0.1");
+        assert_eq!(got.len(), want.len() + 1);
+        assert_eq!(one.ips["9.0.0.1"].files.as_slice(), [(0, 2), (1, 4)]);
+        assert_eq!(one.ips["198.51.100.7"].hits, 1);
+
+        // Equality does not depend on the order of the entries.
+        let mut rev = one.ips.clone();
+        rev.entries.reverse();
+        rev.index = OnceLock::new();
+        assert_eq!(rev, one.ips);
+        rev.entries[0].1.hits += 1;
+        assert_ne!(rev, one.ips);
+    }
+
+    proptest::proptest! {
+        /// Comparing (16-byte prefix, text) orders texts exactly as comparing the texts.
+        #[test]
+        fn text_prefix_orders_like_the_text(a in "[0-9a-f:.\\x00]{0,24}", b in "[0-9a-f:.\\x00]{0,24}") {
+            let by_key = text_prefix(&a).cmp(&text_prefix(&b)).then_with(|| a.cmp(&b));
+            proptest::prop_assert_eq!(by_key, a.cmp(&b));
         }
     }
 }
