@@ -138,6 +138,33 @@ pub fn open(path: &Path) -> Result<Opened, InputError> {
 }
 
 /// Wraps a non-seekable reader (stdin, pipe): sniffs the magic bytes, then decodes.
+/// Drops the page-table entries of the whole pages inside `range` of a mapping that has
+/// been read through: the pages stay in the page cache, and a later read of them faults
+/// them in again, so this only frees the mapping's share of the process.
+///
+/// Unmapping a large file at the end of a scan walked all its entries on one core (~5 ms
+/// for 150 MB, ~30 ms for 1 GB, while the other cores were idle); released chunk by chunk
+/// by the workers that read them, the same work is spread over the scan, and the resident
+/// size of a scan stays a few chunks instead of the whole file.
+pub fn release_mapped(map: &Mmap, range: std::ops::Range<usize>) {
+    // SAFETY: sysconf has no preconditions.
+    let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        p if p > 0 && (p as usize).is_power_of_two() => p as usize,
+        _ => return,
+    };
+    let base = map.as_ptr() as usize;
+    // Whole pages only: the pages at the edges may hold lines of neighbouring chunks.
+    let lo = (base + range.start).next_multiple_of(page) - base;
+    let hi = ((base + range.end.min(map.len())) & !(page - 1)).saturating_sub(base);
+    if hi > lo {
+        // SAFETY: `DontNeed` on a read-only file mapping discards nothing that cannot be
+        // read again: the next access to these pages maps them from the file anew. (A
+        // failure only leaves the pages mapped.)
+        let _ =
+            unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, lo, hi - lo) };
+    }
+}
+
 fn open_reader(mut reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, InputError> {
     let mut head = [0u8; 6];
     let n = read_up_to(&mut reader, &mut head).map_err(|source| InputError::Read {
@@ -216,6 +243,24 @@ pub fn read_all(path: &Path) -> Result<Vec<u8>, InputError> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// Released pages read back the file's bytes, wherever the range starts and ends
+    /// (inside a page, past the end, empty).
+    #[test]
+    fn released_pages_read_back_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let want: Vec<u8> = (0..5 * 4096 + 123).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &want).unwrap();
+        let Opened::Mapped(map) = open(&path).unwrap() else {
+            panic!("not mapped");
+        };
+        assert_eq!(&map[..], &want[..]);
+        for range in [100..9000, 0..map.len(), 4096..8192, 7..7, 20_000..1 << 30] {
+            release_mapped(&map, range.clone());
+            assert_eq!(&map[..], &want[..], "{range:?}");
+        }
+    }
 
     #[test]
     fn detects_magic_bytes() {

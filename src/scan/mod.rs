@@ -272,6 +272,18 @@ impl Scanner {
         data: &[u8],
         progress: &(dyn Fn(u64) + Sync),
     ) -> Tally {
+        self.scan_chunks(detectors, file, data, progress, &|_| {})
+    }
+
+    /// [`Scanner::scan_bytes`], calling `done` with the range of each chunk once it is read.
+    fn scan_chunks(
+        &self,
+        detectors: &[DateDetector],
+        file: u32,
+        data: &[u8],
+        progress: &(dyn Fn(u64) + Sync),
+        done: &(dyn Fn(std::ops::Range<usize>) + Sync),
+    ) -> Tally {
         let chunks = split_chunks(data, self.chunk_size.max(1));
         let templates = template_count(detectors);
         // Tallies merge in chunk order as they complete, so memory holds the running total
@@ -293,6 +305,7 @@ impl Scanner {
                 let t = self
                     .with_worker(|w| self.scan_chunk(w, &mut ips, &mut dets, file, &data[a..b]));
                 progress((b - a) as u64);
+                done(a..b);
                 if let Ok(mut m) = merger.lock() {
                     m.push(seq, t);
                 }
@@ -436,7 +449,8 @@ impl Scanner {
                 // A file truncated while mapped raises SIGBUS: the guard turns it into an
                 // error message naming this file (exit code 3) instead of a bare crash.
                 let _guard = input::sigbus::guard_mapped(path, &m);
-                self.scan_bytes(detectors, file, &m, progress)
+                let release = |r| input::release_mapped(&m, r);
+                self.scan_chunks(detectors, file, &m, progress, &release)
             }
             Opened::Bytes(b) => {
                 report.bytes = b.len() as u64;

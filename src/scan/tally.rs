@@ -697,7 +697,8 @@ impl IpTable {
             .with_min_len(1024)
             .map(|s| {
                 let prefix = match key_of[s as usize] {
-                    Key::V4(v) => text_prefix(&ip4_text(v)),
+                    // The whole text, zero-padded: `text_prefix` of it.
+                    Key::V4(v) => u128::from_be_bytes(ip4_digits(v).0),
                     Key::Text(t) => text_prefix(t),
                 };
                 (self.slots[s as usize].hits, prefix, s)
@@ -821,7 +822,14 @@ enum Key<'a> {
 
 /// `v` as a dotted quad, the text [`canonical_ip4`] read it from.
 fn ip4_text(v: u32) -> IpKey {
-    let mut buf = [0u8; 15];
+    let (buf, n) = ip4_digits(v);
+    // Only ASCII digits and dots were written.
+    std::str::from_utf8(&buf[..n]).map_or_else(|_| IpKey::default(), IpKey::from)
+}
+
+/// The text of [`ip4_text`] in a zero-padded buffer, and its length (at most 15).
+fn ip4_digits(v: u32) -> ([u8; 16], usize) {
+    let mut buf = [0u8; 16];
     let mut n = 0;
     for (i, octet) in v.to_be_bytes().into_iter().enumerate() {
         if i > 0 {
@@ -839,8 +847,7 @@ fn ip4_text(v: u32) -> IpKey {
         buf[n] = b'0' + octet % 10;
         n += 1;
     }
-    // Only ASCII digits and dots were written.
-    IpKey::from_utf8_lossy(&buf[..n])
+    (buf, n)
 }
 
 /// The value of `ip` when it is an IPv4 address written the one way `Ipv4Addr` prints it
@@ -1074,6 +1081,8 @@ mod tests {
             let v = canonical_ip4(ip.as_bytes()).unwrap();
             assert_eq!(v, u32::from(ip.parse::<std::net::Ipv4Addr>().unwrap()));
             assert_eq!(ip4_text(v), ip);
+            // The ranking key of an address value is that of its text.
+            assert_eq!(u128::from_be_bytes(ip4_digits(v).0), text_prefix(ip));
         }
         for ip in [
             "01.2.3.4",
