@@ -14,8 +14,8 @@
 # throughput is scaled to the whole file. Times come from hyperfine when present (mean of RUNS
 # runs), else from one /usr/bin/time run. Memory comes from scripts/peakmem.py, one separate run
 # per command: "peak RSS" is max RSS as `/usr/bin/time -v` reports it, "peak anon" is peak
-# RssAnon. Plain logs are memory-mapped by failscan, so its RSS includes the mapped file; anon is
-# what has to stay small. Every throughput is in MB/s of uncompressed log, so the .gz rows
+# RssAnon. Plain logs are memory-mapped by failscan, so its RSS includes the mapped pages it has
+# not released yet (each chunk's, until read); anon is what has to stay small. Every throughput is in MB/s of uncompressed log, so the .gz rows
 # compare directly. MB = 10^6 bytes throughout.
 #
 # Scale section (BENCH_SCALE=1, default): the 6x log is generated with the same generator, seed
@@ -206,7 +206,7 @@ echo
 table 0 "$n_main"
 echo
 echo "fail2ban-regex times are for the ${F2B_LINES}-line slice; its MB/s and ratio apply to the whole file."
-echo "peak RSS includes the memory-mapped log for plain files; peak anon is heap, stacks and anonymous maps."
+echo "peak RSS includes mapped pages of plain logs not yet released; peak anon is heap, stacks and anonymous maps."
 
 fs6=$(row "failscan scan ${SCALE_X}x")
 if [ -n "$fs6" ]; then
