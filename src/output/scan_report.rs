@@ -117,7 +117,7 @@ fn push_num(out: &mut Vec<u8>, n: u64, width: usize) {
 
 /// Rows of the text report formatted by one task.
 const ROWS_PER_BLOCK: usize = 256;
-/// Blocks formatted before they are written: bounds the text held at once (~4 MB).
+/// Blocks formatted before they are written: bounds the text held at once (~1 MB).
 const BLOCKS_PER_BATCH: usize = 16;
 
 /// IPs sorted by hits (descending), then address, limited to `--top`.
