@@ -139,7 +139,7 @@ pub fn build_scanner(
         // The prefilter does not need the engine: build it on the other core meanwhile.
         let (built, prefilter) = rayon::join(
             || -> Result<(Engine, Option<QuickPlan>)> {
-                let engine = Engine::build(&regs, &opts).map_err(anyhow::Error::new)?;
+                let engine = Engine::build_deferred(&regs, &opts).map_err(anyhow::Error::new)?;
                 let quick = if use_quick {
                     QuickPlan::build_with(&engine, use_skeleton)
                 } else {

@@ -932,7 +932,7 @@ struct FilterC {
     fail: Vec<FailC>,
     ign: Vec<(usize, usize)>,
     /// Failregex supersets run on `content + "\n"`.
-    stage2: Option<meta::Regex>,
+    stage2: Option<SetAutomaton>,
 }
 
 impl FilterC {
@@ -949,8 +949,51 @@ impl FilterC {
 pub struct Engine {
     rxs: Vec<Rx>,
     filters: Vec<FilterC>,
-    combined: Option<meta::Regex>,
+    combined: Option<SetAutomaton>,
     opts: EngineOptions,
+}
+
+/// A many-pattern automaton that gates which regexes run on a line (the combined one, or a
+/// filter's content one), built in [`Engine::build`] or, with [`Engine::build_deferred`],
+/// on first use.
+#[derive(Debug)]
+struct SetAutomaton {
+    re: Lazy<meta::Regex>,
+    /// Its number of patterns, known before it is built.
+    len: usize,
+}
+
+impl SetAutomaton {
+    fn ready(re: meta::Regex) -> SetAutomaton {
+        SetAutomaton {
+            len: re.pattern_len(),
+            re: Lazy::ready(re),
+        }
+    }
+
+    fn deferred(patterns: Vec<String>) -> SetAutomaton {
+        SetAutomaton {
+            len: patterns.len(),
+            re: Lazy::deferred(move || build_set(&patterns).ok()),
+        }
+    }
+
+    /// Puts in `set` the patterns that match `hay`. A deferred automaton that could not be
+    /// built lets every pattern through: it is only a gate (every regex it passes is run
+    /// exactly), so that changes the cost, not the result.
+    fn fill(&self, cache: &mut Option<meta::Cache>, hay: &str, set: &mut PatternSet) {
+        match self.re.get() {
+            Some(re) => {
+                let c = cache.get_or_insert_with(|| re.create_cache());
+                re.which_overlapping_matches_with(c, &Input::new(hay), set);
+            }
+            None => {
+                for i in 0..self.len {
+                    let _ = set.try_insert(PatternID::new_unchecked(i));
+                }
+            }
+        }
+    }
 }
 
 /// Per-thread scratch space (automaton caches, haystack buffers, capture spans) and
@@ -959,7 +1002,7 @@ pub struct Engine {
 pub struct EngineCache {
     combined: Option<meta::Cache>,
     set: PatternSet,
-    stage2: Vec<Option<(meta::Cache, PatternSet)>>,
+    stage2: Vec<Option<(Option<meta::Cache>, PatternSet)>>,
     rx: Vec<RxCache>,
     buf: String,
     cbuf: String,
@@ -1006,6 +1049,26 @@ impl Engine {
     /// Expands tags, translates and compiles every regex. The error names the filter, the
     /// list, the 1-based index and the construct.
     pub fn build(filters: &[FilterRegexes], opts: &EngineOptions) -> Result<Engine, PatternError> {
+        Engine::build_inner(filters, opts, false)
+    }
+
+    /// [`Engine::build`], except that the automata which gate the regexes (one over every
+    /// filter, one per filter's prefregex content) are built when a line first needs them:
+    /// the scan decides almost every line on its quick path, and building them was a
+    /// quarter of its start-up. An automaton that then fails to build (only a size limit
+    /// can make it fail once every regex compiled) gates nothing instead of being an error.
+    pub fn build_deferred(
+        filters: &[FilterRegexes],
+        opts: &EngineOptions,
+    ) -> Result<Engine, PatternError> {
+        Engine::build_inner(filters, opts, true)
+    }
+
+    fn build_inner(
+        filters: &[FilterRegexes],
+        opts: &EngineOptions,
+        defer: bool,
+    ) -> Result<Engine, PatternError> {
         let ml = opts.maxlines > 1;
         let mut rxs = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
@@ -1105,7 +1168,20 @@ impl Engine {
             }
             Ok(())
         };
-        if let Err(e) = compile_all() {
+        let compiled = compile_all();
+        if defer && compiled.is_ok() {
+            for (fi, p) in pending {
+                out[fi].stage2 = Some(SetAutomaton::deferred(p));
+            }
+            let combined = (!(patterns.is_empty() || ml)).then(|| SetAutomaton::deferred(patterns));
+            return Ok(Engine {
+                rxs,
+                filters: out,
+                combined,
+                opts: opts.clone(),
+            });
+        }
+        if let Err(e) = compiled {
             // Report what a filter-by-filter build reports first: the content automaton
             // of an earlier filter comes before this error.
             for (fi, p) in &pending {
@@ -1126,15 +1202,18 @@ impl Engine {
             },
         );
         for (fi, re) in stage2 {
-            out[fi].stage2 = Some(re.map_err(|e| stage2_err(fi, e))?);
+            out[fi].stage2 = Some(SetAutomaton::ready(re.map_err(|e| stage2_err(fi, e))?));
         }
-        let combined = combined.transpose().map_err(|e| PatternError {
-            filter: String::new(),
-            kind: RegexKind::Failregex,
-            index: 0,
-            regex: String::new(),
-            message: format!("combined automaton: {e}"),
-        })?;
+        let combined = combined
+            .transpose()
+            .map_err(|e| PatternError {
+                filter: String::new(),
+                kind: RegexKind::Failregex,
+                index: 0,
+                regex: String::new(),
+                message: format!("combined automaton: {e}"),
+            })?
+            .map(SetAutomaton::ready);
         Ok(Engine {
             rxs,
             filters: out,
@@ -1145,16 +1224,12 @@ impl Engine {
 
     pub fn new_cache(&self) -> EngineCache {
         EngineCache {
-            combined: self.combined.as_ref().map(|c| c.create_cache()),
-            set: PatternSet::new(self.combined.as_ref().map_or(0, |c| c.pattern_len())),
+            combined: None,
+            set: PatternSet::new(self.combined.as_ref().map_or(0, |c| c.len)),
             stage2: self
                 .filters
                 .iter()
-                .map(|f| {
-                    f.stage2
-                        .as_ref()
-                        .map(|r| (r.create_cache(), PatternSet::new(r.pattern_len())))
-                })
+                .map(|f| f.stage2.as_ref().map(|r| (None, PatternSet::new(r.len))))
                 .collect(),
             rx: vec![RxCache::default(); self.rxs.len()],
             buf: String::new(),
@@ -1230,8 +1305,8 @@ impl Engine {
         cache.buf.push_str(line.after);
         cache.buf.push('\n');
         cache.set.clear();
-        if let (Some(re), Some(c)) = (&self.combined, cache.combined.as_mut()) {
-            re.which_overlapping_matches_with(c, &Input::new(cache.buf.as_str()), &mut cache.set);
+        if let Some(re) = &self.combined {
+            re.fill(&mut cache.combined, cache.buf.as_str(), &mut cache.set);
         }
         if cache.set.is_empty() {
             // No prefregex can match either (their supersets did not).
@@ -1335,11 +1410,7 @@ impl Engine {
                         use_content = true;
                         if let (Some(re), Some((c, set))) = (&f.stage2, cache.stage2[fi].as_mut()) {
                             set.clear();
-                            re.which_overlapping_matches_with(
-                                c,
-                                &Input::new(cache.cbuf.as_str()),
-                                set,
-                            );
+                            re.fill(c, cache.cbuf.as_str(), set);
                         }
                     }
                 }
@@ -2247,5 +2318,94 @@ mod sync_tests {
         assert_sync::<super::Engine>();
         fn assert_send<T: Send>() {}
         assert_send::<super::EngineCache>();
+    }
+}
+
+#[cfg(test)]
+mod deferred_tests {
+    use super::*;
+
+    fn filters() -> Vec<FilterRegexes> {
+        vec![
+            FilterRegexes {
+                name: "pref".into(),
+                prefregex: Some(r"^\S+ svc\[\d+\]: <F-CONTENT>.+</F-CONTENT>$".into()),
+                failregex: vec![
+                    r"^auth failed from <HOST>$".into(),
+                    r"^bad user \S+ from <HOST> port \d+$".into(),
+                ],
+                ignoreregex: vec![r"from 192\.0\.2\.9\b".into()],
+            },
+            FilterRegexes {
+                name: "plain".into(),
+                prefregex: None,
+                failregex: vec![r"refused connect from <HOST>".into()],
+                ignoreregex: Vec::new(),
+            },
+        ]
+    }
+
+    const LINES: &[&str] = &[
+        "host svc[12]: auth failed from 192.0.2.1",
+        "host svc[12]: auth failed from 192.0.2.9",
+        "host svc[7]: bad user admin from 2001:db8::5 port 22",
+        "host svc[7]: bad user admin from 198.51.100.3",
+        "host other[1]: auth failed from 192.0.2.2",
+        "host svc[3]: refused connect from 203.0.113.8",
+        "refused connect from 203.0.113.9 (host svc[3]: auth failed from 192.0.2.3)",
+        "nothing to see",
+        "",
+    ];
+
+    fn outcomes(e: &Engine) -> Vec<String> {
+        let mut c = e.new_cache();
+        LINES
+            .iter()
+            .map(|line| {
+                let mut o = LineOutcome::default();
+                e.match_line(&mut c, line, &mut o);
+                let fails: Vec<_> = o
+                    .failures
+                    .iter()
+                    .map(|f| (f.filter, f.regex, f.id.clone()))
+                    .collect();
+                format!("{fails:?} {:?}", o.ignore_hits)
+            })
+            .collect()
+    }
+
+    /// Gates built on first use give the results of gates built up front, and a gate that
+    /// could not be built lets every regex through without changing a result.
+    #[test]
+    fn deferred_gates_give_the_eager_results() {
+        for check_all in [true, false] {
+            let opts = EngineOptions {
+                check_all,
+                ..EngineOptions::default()
+            };
+            let want = outcomes(&Engine::build(&filters(), &opts).unwrap());
+            assert!(
+                want.iter().filter(|o| o.contains('(')).count() >= 4,
+                "{want:?}"
+            );
+
+            let deferred = Engine::build_deferred(&filters(), &opts).unwrap();
+            let built = |e: &Engine| e.combined.as_ref().unwrap().re.cell.get().is_some();
+            assert!(!built(&deferred));
+            assert!(deferred.filters[0].stage2.is_some());
+            assert_eq!(outcomes(&deferred), want);
+            assert!(built(&deferred));
+
+            let mut broken = Engine::build_deferred(&filters(), &opts).unwrap();
+            let fail = |s: SetAutomaton| SetAutomaton {
+                re: Lazy::deferred(|| None),
+                len: s.len,
+            };
+            broken.combined = broken.combined.take().map(fail);
+            for f in &mut broken.filters {
+                f.stage2 = f.stage2.take().map(fail);
+            }
+            assert_eq!(outcomes(&broken), want);
+        }
     }
 }
