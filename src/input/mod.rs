@@ -137,7 +137,6 @@ pub fn open(path: &Path) -> Result<Opened, InputError> {
     }
 }
 
-/// Wraps a non-seekable reader (stdin, pipe): sniffs the magic bytes, then decodes.
 /// Drops the page-table entries of the whole pages inside `range` of a mapping that has
 /// been read through: the pages stay in the page cache, and a later read of them faults
 /// them in again, so this only frees the mapping's share of the process.
@@ -165,6 +164,7 @@ pub fn release_mapped(map: &Mmap, range: std::ops::Range<usize>) {
     }
 }
 
+/// Wraps a non-seekable reader (stdin, pipe): sniffs the magic bytes, then decodes.
 fn open_reader(mut reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, InputError> {
     let mut head = [0u8; 6];
     let n = read_up_to(&mut reader, &mut head).map_err(|source| InputError::Read {

@@ -1168,20 +1168,7 @@ impl Engine {
             }
             Ok(())
         };
-        let compiled = compile_all();
-        if defer && compiled.is_ok() {
-            for (fi, p) in pending {
-                out[fi].stage2 = Some(SetAutomaton::deferred(p));
-            }
-            let combined = (!(patterns.is_empty() || ml)).then(|| SetAutomaton::deferred(patterns));
-            return Ok(Engine {
-                rxs,
-                filters: out,
-                combined,
-                opts: opts.clone(),
-            });
-        }
-        if let Err(e) = compiled {
+        if let Err(e) = compile_all() {
             // Report what a filter-by-filter build reports first: the content automaton
             // of an earlier filter comes before this error.
             for (fi, p) in &pending {
@@ -1189,31 +1176,40 @@ impl Engine {
             }
             return Err(e);
         }
-        // The automata are independent: build them in parallel (then report errors in the
-        // order a filter-by-filter build meets them: content automata, then the combined).
         // Multi-line buffers run every regex exactly (module doc): no combined automaton.
-        let (combined, stage2) = rayon::join(
-            || (!(patterns.is_empty() || ml)).then(|| build_set(&patterns)),
-            || {
-                pending
-                    .par_iter()
-                    .map(|(fi, p)| (*fi, build_set(p)))
-                    .collect::<Vec<_>>()
-            },
-        );
-        for (fi, re) in stage2 {
-            out[fi].stage2 = Some(SetAutomaton::ready(re.map_err(|e| stage2_err(fi, e))?));
-        }
-        let combined = combined
-            .transpose()
-            .map_err(|e| PatternError {
-                filter: String::new(),
-                kind: RegexKind::Failregex,
-                index: 0,
-                regex: String::new(),
-                message: format!("combined automaton: {e}"),
-            })?
-            .map(SetAutomaton::ready);
+        let with_combined = !(patterns.is_empty() || ml);
+        let combined = if defer {
+            for (fi, p) in pending {
+                out[fi].stage2 = Some(SetAutomaton::deferred(p));
+            }
+            with_combined.then(|| SetAutomaton::deferred(patterns))
+        } else {
+            // The automata are independent: build them in parallel (then report errors in
+            // the order a filter-by-filter build meets them: content automata, then the
+            // combined).
+            let (combined, stage2) = rayon::join(
+                || with_combined.then(|| build_set(&patterns)),
+                || {
+                    pending
+                        .par_iter()
+                        .map(|(fi, p)| (*fi, build_set(p)))
+                        .collect::<Vec<_>>()
+                },
+            );
+            for (fi, re) in stage2 {
+                out[fi].stage2 = Some(SetAutomaton::ready(re.map_err(|e| stage2_err(fi, e))?));
+            }
+            combined
+                .transpose()
+                .map_err(|e| PatternError {
+                    filter: String::new(),
+                    kind: RegexKind::Failregex,
+                    index: 0,
+                    regex: String::new(),
+                    message: format!("combined automaton: {e}"),
+                })?
+                .map(SetAutomaton::ready)
+        };
         Ok(Engine {
             rxs,
             filters: out,

@@ -127,7 +127,7 @@ impl IpStats {
         self.entries.is_empty()
     }
 
-    /// (address, statistics), in no particular order.
+    /// (address, statistics), in the list's order (report order when `ranked`).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &IpStat)> {
         self.entries.iter().map(|(k, s)| (k.as_str(), s))
     }
@@ -161,8 +161,7 @@ impl IpStats {
             return;
         }
         let i = self.entries.len() as u32;
-        self.ranked = false;
-        // `get_mut` built the index.
+        // `get_mut` built the index (and dropped the order).
         if let Some(m) = self.index.get_mut() {
             m.insert(ip.clone(), i);
         }
@@ -183,20 +182,19 @@ impl IpStats {
             .iter()
             .map(|(k, s)| (s.hits, text_prefix(k), k.as_str(), s))
             .collect();
-        v.par_sort_unstable_by(rank_order);
+        v.par_sort_unstable_by(|a, b| rank_order((a.0, a.1), (b.0, b.1), || a.2.cmp(b.2)));
         v.into_iter().map(|(_, _, ip, s)| (ip, s)).collect()
     }
 }
 
-/// Report order of `(hits, text_prefix(address), address, _)`: hits descending, then
-/// address.
-fn rank_order<K: AsRef<str>, T>(
-    a: &(u64, u128, K, T),
-    b: &(u64, u128, K, T),
+/// Report order of two addresses given as (hits, [`text_prefix`] of the address): hits
+/// descending, then address; `texts` compares the whole addresses when the prefixes tie.
+fn rank_order(
+    a: (u64, u128),
+    b: (u64, u128),
+    texts: impl FnOnce() -> std::cmp::Ordering,
 ) -> std::cmp::Ordering {
-    b.0.cmp(&a.0)
-        .then(a.1.cmp(&b.1))
-        .then_with(|| a.2.as_ref().cmp(b.2.as_ref()))
+    b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then_with(texts)
 }
 
 /// The first 16 bytes of `s`, zero-padded, as a number that orders like the bytes: when two
@@ -248,9 +246,8 @@ pub struct Tally {
     pub ignore_hits: Vec<Vec<u64>>,
     /// Hits per date template id.
     pub date_hits: Vec<u64>,
-    /// Per address. FxHash: the keys are short and not attacker-chosen in a way that
-    /// matters for an offline audit, and SipHash was a visible cost per failure. Empty in the
-    /// tally of a chunk: the scan counts addresses in [`IpTable`]s and adds them per file.
+    /// Per address. Empty in the tally of a chunk: the scan counts addresses in
+    /// [`IpTable`]s and adds them per file.
     pub ips: IpStats,
     /// Events, in input order; kept only when asked for (per-event output, ban replay).
     pub events: Vec<Event>,
@@ -706,9 +703,9 @@ impl IpTable {
             })
             .collect();
         order.par_sort_unstable_by(|a, b| {
-            b.0.cmp(&a.0)
-                .then(a.1.cmp(&b.1))
-                .then_with(|| text(&key_of[a.2 as usize]).cmp(&text(&key_of[b.2 as usize])))
+            rank_order((a.0, a.1), (b.0, b.1), || {
+                text(&key_of[a.2 as usize]).cmp(&text(&key_of[b.2 as usize]))
+            })
         });
         order
             .into_par_iter()
