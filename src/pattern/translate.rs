@@ -107,6 +107,9 @@ enum Node {
         lo: char,
         hi: char,
     },
+    /// Only in [`Translated::marked`]: where a rewritten `(?!w s)` stood, followed by its
+    /// repetition; printed as `\b{start-half}w\b{end-half}` (see [`Translated::emit_marked`]).
+    ExceptMark(Vec<char>),
     Bol(bool /*multiline*/),
     Eol(bool /*multiline*/),
     StartText,
@@ -156,6 +159,9 @@ pub struct Translated {
     /// The tree as parsed, printed for the superset targets (look-arounds are deleted there
     /// anyway, so the rewrite would only make the prefilter automaton bigger).
     original: Node,
+    /// The tree as parsed with each rewritten look-ahead replaced by an
+    /// [`Node::ExceptMark`] (`None` when [`rewrite_except_word`] changed nothing).
+    marked: Option<Node>,
     /// Capture group names by group index (index 0 is the whole match, always `None`).
     pub group_names: Vec<Option<String>>,
     /// Constructs that need a backtracking engine (`None` when regular).
@@ -185,6 +191,28 @@ impl Translated {
     /// Prints the pattern for `target`. `Regular` on a non-regular pattern is an error.
     pub fn emit(&self, target: Target) -> Result<String, TranslateError> {
         self.emit_for(target, false)
+    }
+
+    /// The `Regular` form with each look-ahead that [`rewrite_except_word`] removed printed
+    /// as a mark, `\b{start-half}` + `w` + `\b{end-half}`, before its repetition `C{m,M}`:
+    /// the skeleton matcher reads the pair as "the maximal run of `C`, if it is not `w`",
+    /// which is what the rewrite proves the pair matches, without the rewrite's long
+    /// alternation. (fail2ban's patterns never print those half word boundaries.) `None`
+    /// when there is nothing to mark or the pattern is not regular. Not a pattern to run.
+    pub fn emit_marked(&self) -> Option<String> {
+        let marked = self.marked.as_ref()?;
+        if !self.is_regular() {
+            return None;
+        }
+        let mut e = Emitter {
+            target: Target::Regular,
+            multiline_haystack: false,
+            groups: Vec::new(),
+            out: String::new(),
+        };
+        collect_groups(marked, &mut e.groups);
+        e.node(marked);
+        Some(e.out)
     }
 
     /// The `Fancy` form of the tree as parsed (without [`rewrite_except_word`]).
@@ -281,7 +309,9 @@ pub fn translate(pattern: &str, multiline: bool) -> Result<Translated, Translate
         return Err(p.err(")", "unbalanced parenthesis"));
     }
     let original = root.clone();
-    let root = rewrite_except_word(root);
+    let root = rewrite_except_word(root, &|p| p.regular());
+    let marked = rewrite_except_word(original.clone(), &|p| p.marked());
+    let marked = (marked != original).then_some(marked);
     let mut non_regular = Vec::new();
     collect_non_regular(&root, &mut non_regular);
     non_regular.sort_unstable();
@@ -289,6 +319,7 @@ pub fn translate(pattern: &str, multiline: bool) -> Result<Translated, Translate
     Ok(Translated {
         root,
         original,
+        marked,
         group_names: p.names,
         non_regular,
         has_word_boundary: p.has_wb,
@@ -1060,8 +1091,10 @@ fn collect_non_regular(n: &Node, out: &mut Vec<&'static str>) {
     }
 }
 
-/// Removes the negative look-aheads of the shape `(?!w s)C{m,M}s…` (inside one
-/// concatenation) by an equivalent regular expression, everywhere in the tree.
+/// Replaces the negative look-aheads of the shape `(?!w s)C{m,M}s…` (inside one
+/// concatenation), with their repetition, by `with` of the pieces, everywhere in the tree:
+/// by an equivalent regular expression ([`ExceptWord::regular`]), or by a mark for the
+/// quick path's skeleton matcher ([`ExceptWord::marked`]).
 ///
 /// Conditions (checked by [`except_word_parts`]): `C` is a single-character set, every
 /// character of the literal `w` (non-empty) is in `C`, the literal `s` is not in `C`, and the
@@ -1075,8 +1108,8 @@ fn collect_non_regular(n: &Node, out: &mut Vec<&'static str>) {
 /// than `w`" ([`except_word`]), which matches the same text with the same single way through
 /// the rest of the pattern: the verdict and every capture span are unchanged (no group can be
 /// inside `C`).
-fn rewrite_except_word(n: Node) -> Node {
-    let b = |x: Box<Node>| Box::new(rewrite_except_word(*x));
+fn rewrite_except_word(n: Node, with: &dyn Fn(&ExceptWord<'_>) -> Node) -> Node {
+    let b = |x: Box<Node>| Box::new(rewrite_except_word(*x, with));
     match n {
         Node::Capture(i, x) => Node::Capture(i, b(x)),
         Node::Group(x) => Node::Group(b(x)),
@@ -1102,15 +1135,22 @@ fn rewrite_except_word(n: Node) -> Node {
             max,
             kind,
         },
-        Node::Alt(v) => Node::Alt(v.into_iter().map(rewrite_except_word).collect()),
+        Node::Alt(v) => Node::Alt(
+            v.into_iter()
+                .map(|x| rewrite_except_word(x, with))
+                .collect(),
+        ),
         Node::Concat(v) => {
-            let v: Vec<Node> = v.into_iter().map(rewrite_except_word).collect();
+            let v: Vec<Node> = v
+                .into_iter()
+                .map(|x| rewrite_except_word(x, with))
+                .collect();
             let mut out: Vec<Node> = Vec::with_capacity(v.len());
             let mut i = 0;
             while i < v.len() {
                 if let (Some(next), Some(after)) = (v.get(i + 1), v.get(i + 2)) {
                     if let Some(parts) = except_word_parts(&v[i], next, after) {
-                        out.push(parts.regular());
+                        out.push(with(&parts));
                         i += 2;
                         continue;
                     }
@@ -1135,6 +1175,23 @@ struct ExceptWord<'a> {
 }
 
 impl ExceptWord<'_> {
+    /// The look-ahead as an [`Node::ExceptMark`], then the repetition unchanged (the
+    /// regular replacement when `w` is not ASCII: the skeleton matcher sees ASCII only).
+    fn marked(&self) -> Node {
+        if !self.word.iter().all(char::is_ascii) {
+            return self.regular();
+        }
+        Node::Concat(vec![
+            Node::ExceptMark(self.word.clone()),
+            Node::Repeat {
+                node: Box::new(self.set.clone()),
+                min: self.min,
+                max: self.max,
+                kind: self.kind,
+            },
+        ])
+    }
+
     /// The regular replacement of the look-ahead and the repetition.
     fn regular(&self) -> Node {
         let n = self.word.len();
@@ -1582,6 +1639,11 @@ impl Emitter<'_> {
                 }
                 self.out.push_str("]]");
             }
+            Node::ExceptMark(w) => {
+                self.out.push_str(r"(?:\b{start-half}");
+                w.iter().for_each(|&c| push_cp(&mut self.out, c));
+                self.out.push_str(r"\b{end-half})");
+            }
             Node::Bol(m) => {
                 if !self.relaxed() {
                     self.out.push_str(if *m { "(?m:^)" } else { r"\A" });
@@ -2022,6 +2084,23 @@ mod tests {
         }
         let tr = t(r"(?!ab=)\w+=(?!c)");
         assert_eq!(tr.non_regular, vec!["negative look-ahead"]);
+    }
+
+    /// The marked form keeps the look-ahead as a mark before its unchanged repetition,
+    /// only where the rewrite applies.
+    #[test]
+    fn marked_form_marks_rewritten_look_aheads_only() {
+        let tr = t(r"^a(?:,(?!ab=)\w+=x)*:\w+$");
+        let m = tr.emit_marked().expect("one rewrite");
+        assert_eq!(m.matches(r"\b{start-half}").count(), 1, "{m}");
+        assert!(
+            m.contains(r"\b{start-half}\x{61}\x{62}\b{end-half})(?:[\p{L}\p{N}_])+"),
+            "{m}"
+        );
+        regex_syntax::Parser::new().parse(&m).expect("parses");
+        assert_eq!(t(r"^a\w+=x").emit_marked(), None);
+        // Non-regular patterns are left to the DFAs and the engine.
+        assert_eq!(t(r"^(?!ab=)\w+=(?!c)").emit_marked(), None);
     }
 
     #[test]

@@ -813,8 +813,17 @@ fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
         } else {
             Hir::concat(vec![any_lazy(), hir.clone()])
         };
+        // The skeleton reads the except-word look-aheads as marks, not as their rewrite.
+        let skel = match rx.tr.emit_marked() {
+            Some(m) => regex_syntax::ParserBuilder::new()
+                .build()
+                .parse(&m)
+                .ok()
+                .map(|h| fastpath::ascii_only(&h))?,
+            None => hir.clone(),
+        };
         Some(FailParts {
-            hir,
+            hir: skel,
             pat,
             capture,
             groups: [idx("ip4"), idx("ip6"), idx("dns")],
@@ -865,7 +874,8 @@ fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
 
 /// What the quick path builds from one failregex.
 struct FailParts {
-    /// The ASCII HIR (exact, or a superset when not `regular`).
+    /// The ASCII HIR for the skeleton (exact, with except-word marks, or a superset when
+    /// not `regular`).
     hir: Hir,
     /// `hir` as searched: anchored, or after a lazy `.*?`.
     pat: Hir,
@@ -1270,6 +1280,66 @@ mod tests {
         }
         assert!(
             qc.skel_decided > lines.len() * 2 / 3,
+            "skeleton decided {} of {}",
+            qc.skel_decided,
+            lines.len()
+        );
+    }
+
+    /// A failregex of the shape of asterisk's `SecurityEvent` one: `(?!w=)\w+` look-aheads
+    /// (marks for the skeleton, rewritten for the DFAs) inside literal-led repetitions, and
+    /// an alternative `.*?` for lines whose fields do not parse. The skeleton decides these
+    /// lines itself (no DFA walk) and agrees with the engine, on lines that need the second
+    /// alternative, repeat the excluded field, or have names that only start with it.
+    #[test]
+    fn skeleton_reads_except_word_marks() {
+        let e = engine(&[
+            r#"^Event="(?:Bad|Worse)"(?:(?:,(?!Peer=)\w+="[^"]*")*|.*?),Peer="IP/[^/"]+/<HOST>/\d+"(?:,(?!Peer=)\w+="[^"]*")*$"#,
+        ]);
+        let rx = &e.rxs[e.filters[0].fail[0].rx];
+        let marked = rx.tr.emit_marked().expect("two look-aheads to mark");
+        assert_eq!(marked.matches(r"\b{start-half}").count(), 2, "{marked}");
+        let plan = QuickPlan::build(&e).unwrap();
+        let skel = plan.filters[0].as_ref().unwrap().skel.as_ref().unwrap();
+        assert!(skel.is_tree(0), "the failregex is not a tree");
+        let shapes = [
+            r#"Event="Bad",A="1",B="x y",Peer="IP/UDP/{h}/5060",C="2""#,
+            r#"Event="Worse",Peer="IP/TCP/{h}/1""#,
+            r#"Event="Bad",A="1",Peer="IP/UDP/{h}/5060",Peer="IP/UDP/192.0.2.9/1""#,
+            r#"Event="Bad",A="1",Peer="IP/UDP/{h}/5060",Peer="z""#,
+            r#"Event="Bad",Peer="IP/UDP/192.0.2.9/1",A="1",Peer="IP/UDP/{h}/2""#,
+            r#"Event="Bad",A=1,B="2",Peer="IP/UDP/{h}/5060""#,
+            r#"Event="Bad",A="v,Peer="IP/UDP/192.0.2.8/7"",Peer="IP/UDP/{h}/9""#,
+            r#"Event="Bad",PeerX="1",Peers="2",Peer="IP/UDP/{h}/5060",PeerY="3""#,
+            r#"Event="Bad",Pee="1",Peer="IP/UDP/{h}/5060",Pe="3""#,
+            r#"Event="Bad",A="1",Peer="IP/UDP/{h}/5060",C="2"x"#,
+            r#"Event="Bad",A="1",Peer="IP/UDP/{h}/x""#,
+            r#"Event="Good",A="1",Peer="IP/UDP/{h}/5060""#,
+            r#"Event="Bad",A="1",Peer="IP//{h}/5060""#,
+        ];
+        let hosts = [
+            "192.0.2.1",
+            "2001:db8::1",
+            "::ffff:192.0.2.3",
+            "example.com",
+            "",
+        ];
+        let lines: Vec<String> = shapes
+            .iter()
+            .flat_map(|s| {
+                hosts
+                    .iter()
+                    .map(move |h| format!("h x[1]: {}", s.replace("{h}", h)))
+            })
+            .collect();
+        let decided = agree(&e, &lines);
+        assert_eq!(decided, lines.len());
+        let mut qc = plan.new_cache();
+        for line in &lines {
+            plan.classify(&mut qc, &format!("{line}\n"));
+        }
+        assert!(
+            qc.skel_decided > lines.len() * 3 / 4,
             "skeleton decided {} of {}",
             qc.skel_decided,
             lines.len()

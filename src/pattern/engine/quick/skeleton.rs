@@ -68,6 +68,9 @@ enum Node {
     Region,
     /// Anything else: the search gives up when it gets here.
     Unsupported,
+    /// The start or end of an except-word mark; only while [`nodes_of`] folds a mark into
+    /// the run after it (what is left over becomes [`Node::Unsupported`]).
+    Mark(bool),
 }
 
 /// A repetition of one byte class.
@@ -82,6 +85,11 @@ struct Run {
     greedy: bool,
     /// Only the longest run can be followed (see the module doc).
     atomic: bool,
+    /// The run must not be this word: a marked `(?!w s)C{m,M}` (see
+    /// [`crate::pattern::translate::Translated::emit_marked`]). Its translation proves that
+    /// the repetition then matches exactly the maximal run of `C`, and fails when that run
+    /// is `w`; so such a run must also be atomic here, else the search gives up.
+    except: Option<Box<[u8]>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +279,12 @@ impl Skeleton {
         Some(Skeleton { pats, first })
     }
 
+    /// Failregex `j` is searched by a tree (tests check which patterns qualify).
+    #[cfg(test)]
+    pub(super) fn is_tree(&self, j: usize) -> bool {
+        matches!(self.pats.get(j), Some(Pat::Tree(_)))
+    }
+
     pub(super) fn new_cache(&self) -> SkelCache {
         SkelCache {
             pats: self
@@ -447,6 +461,14 @@ impl Tree {
                     if avail < r.min as usize {
                         return R::No;
                     }
+                    if let Some(w) = &r.except {
+                        if !r.atomic {
+                            return R::Unknown;
+                        }
+                        if hay[pos..pos + avail] == **w {
+                            return R::No;
+                        }
+                    }
                     if r.atomic {
                         pos += avail;
                         continue;
@@ -516,7 +538,7 @@ impl Tree {
                     st.region = (pos, r);
                     pos = r;
                 }
-                Node::Unsupported => return R::Unknown,
+                Node::Unsupported | Node::Mark(_) => return R::Unknown,
             }
         }
         self.cont(next, pos, st, depth)
@@ -897,8 +919,9 @@ fn tree(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Tree> {
     let mut nodes = nodes_of(&parts[1..lo]);
     nodes.push(Node::Region);
     nodes.extend(nodes_of(&parts[hi + 1..]));
-    // A repeated sequence (`(?:,\w+="[^"]*")*`) costs several backtracking frames per
-    // iteration, more than the lazy DFAs spend on the same bytes: leave those to them.
+    // A repeated sequence costs several backtracking frames per iteration: unless each
+    // iteration is decided by a literal (`(?:,\w+="[^"]*")*`), more than the lazy DFAs
+    // spend on the same bytes; leave those to them.
     if has_rep(&nodes) {
         return None;
     }
@@ -929,9 +952,10 @@ fn tree(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Tree> {
     Some(t)
 }
 
+/// Has a repeated sequence that does not start with a literal.
 fn has_rep(nodes: &[Node]) -> bool {
     nodes.iter().any(|n| match n {
-        Node::Rep(_) => true,
+        Node::Rep(rp) => !matches!(rp.body.first(), Some(Node::Lit(_))) || has_rep(&rp.body),
         Node::Alt(bs) => bs.iter().any(|b| has_rep(b)),
         _ => false,
     })
@@ -988,6 +1012,44 @@ fn nodes_of(parts: &[Hir]) -> Vec<Node> {
     for p in parts {
         node(p, &mut out);
     }
+    fold_marks(out)
+}
+
+/// Folds each except-word mark (`Mark(true)`, the word, `Mark(false)`) into the run that
+/// follows it; a mark of any other shape becomes [`Node::Unsupported`].
+fn fold_marks(nodes: Vec<Node>) -> Vec<Node> {
+    if !nodes.iter().any(|n| matches!(n, Node::Mark(_))) {
+        return nodes;
+    }
+    let mut out = Vec::with_capacity(nodes.len());
+    let mut it = nodes.into_iter().peekable();
+    while let Some(n) = it.next() {
+        if !matches!(n, Node::Mark(true)) {
+            out.push(match n {
+                Node::Mark(_) => Node::Unsupported,
+                n => n,
+            });
+            continue;
+        }
+        let word = match it.next_if(|n| matches!(n, Node::Lit(_))) {
+            Some(Node::Lit(w)) => w,
+            _ => {
+                out.push(Node::Unsupported);
+                continue;
+            }
+        };
+        if it.next_if(|n| matches!(n, Node::Mark(false))).is_none() {
+            out.push(Node::Unsupported);
+            continue;
+        }
+        match it.next_if(|n| matches!(n, Node::Run(r) if r.except.is_none())) {
+            Some(Node::Run(mut r)) => {
+                r.except = Some(word);
+                out.push(Node::Run(r));
+            }
+            _ => out.push(Node::Unsupported),
+        }
+    }
     out
 }
 
@@ -998,6 +1060,8 @@ fn node(h: &Hir, out: &mut Vec<Node>) {
         HirKind::Literal(l) => out.push(Node::Lit(l.0.clone())),
         HirKind::Class(c) => out.push(Node::One(class_set(c))),
         HirKind::Look(Look::EndLF) => out.push(Node::End),
+        HirKind::Look(Look::WordStartHalfAscii) => out.push(Node::Mark(true)),
+        HirKind::Look(Look::WordEndHalfAscii) => out.push(Node::Mark(false)),
         HirKind::Look(_) => out.push(Node::Unsupported),
         HirKind::Capture(c) => node(&c.sub, out),
         HirKind::Concat(v) => v.iter().for_each(|x| node(x, out)),
@@ -1025,6 +1089,7 @@ fn node(h: &Hir, out: &mut Vec<Node>) {
                     max,
                     greedy: r.greedy,
                     atomic: false,
+                    except: None,
                 }));
                 return;
             }
@@ -1123,7 +1188,7 @@ fn first_node(n: &Node, region: &First) -> First {
         }
         Node::End => First::none(),
         Node::Region => region.clone(),
-        Node::Unsupported => First::any(),
+        Node::Unsupported | Node::Mark(_) => First::any(),
     }
 }
 
