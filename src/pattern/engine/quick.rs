@@ -1214,7 +1214,7 @@ mod tests {
         let e = engine(&[
             r"^Registration from '[^']*' failed for '<HOST>(:\d+)?' - (?:Wrong password|No matching peer found)$",
             r"^Call from '[^']*' \((?:(?:TCP|UDP):)?<HOST>:\d+\) to extension '[^']*' rejected",
-            r"^(?:Host )?<HOST> failed to authenticate\b",
+            r"^(?:Host )?<HOST> failed to (?:authenticate\b|log in\B)",
             r"^Request (?:'[^']*' )?from '(?:[^']*|.*?)' failed for '<HOST>(?::\d+)?'\s\(callid: [^\)]*\) - (?:Failed|Error) to authenticate\s*$",
             r"^hacking attempt detected '<HOST>'$",
             r"^x[ab]*b<HOST>$",
@@ -1250,6 +1250,10 @@ mod tests {
             "host sshd[1]: Call from 'anonymous' (UDP:{h}:5070) to extension '9' rejected",
             "host sshd[1]: Host {h} failed to authenticate as 'x'",
             "host sshd[1]: {h} failed to authenticated",
+            "host sshd[1]: Host {h} failed to authenticate",
+            "host sshd[1]: Host Host {h} failed to log ins",
+            "host sshd[1]: Host failed to log in",
+            "host sshd[1]: {h} failed to log in_",
             "host sshd[1]: Request 'INVITE' from '<sip:9@x>' failed for '{h}' (callid: a-b) - Failed to authenticate",
             "host sshd[1]: Request from '<sip:9@x>' failed for '{h}:1' (callid: a) - Error to authenticate  ",
             "host sshd[1]: Request 'R' from 'it's' failed for '{h}' (callid: c) - Failed to authenticate",
@@ -1266,7 +1270,9 @@ mod tests {
             .collect();
         agree(&e, &lines);
         let plan = QuickPlan::build(&e).unwrap();
-        assert!(plan.filters[0].as_ref().unwrap().skel.is_some());
+        let skel = plan.filters[0].as_ref().unwrap().skel.as_ref().unwrap();
+        // An optional literal before the address and a `\b` after it make a tree too.
+        assert!((0..5).all(|j| skel.is_tree(j)), "not all trees");
         let mut qc = plan.new_cache();
         let plain = QuickPlan::build_with(&e, false).unwrap();
         assert!(plain.filters[0].as_ref().unwrap().skel.is_none());

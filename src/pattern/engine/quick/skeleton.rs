@@ -64,6 +64,9 @@ enum Node {
     Alt(Vec<Vec<Node>>),
     /// `$` as the quick path sees it (`EndLF`): the end, or before the line's `\n`.
     End,
+    /// An ASCII word boundary `\b` (or its negation `\B`); lines here are ASCII, where
+    /// Python's Unicode `\b` is the same. The text before the haystack does not count.
+    WordB(bool),
     /// The address region of the pattern (see the module doc).
     Region,
     /// Anything else: the search gives up when it gets here.
@@ -523,6 +526,15 @@ impl Tree {
                         return R::No;
                     }
                 }
+                Node::WordB(neg) => {
+                    let word =
+                        |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+                    let at =
+                        word(pos.checked_sub(1).and_then(|i| hay.get(i))) != word(hay.get(pos));
+                    if at == *neg {
+                        return R::No;
+                    }
+                }
                 Node::Region => {
                     let Some(g) = &self.region else {
                         return R::Unknown;
@@ -849,10 +861,11 @@ fn tree(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Tree> {
     let ids: Vec<usize> = [ip4, ip6, dns].into_iter().flatten().collect();
     let first = parts.iter().position(|p| has_group(p, &ids))?;
     let last = parts.iter().rposition(|p| has_group(p, &ids))?;
-    // Widen the region to the left up to a literal (or the start), so that its start is
-    // where a literal ends; to the right up to a literal it cannot run into.
+    // Widen the region to the left up to a literal, an optional literal (the search tries
+    // the region after it and without it, in the regex's order) or the start, so that its
+    // start is where a literal ends; to the right up to a literal it cannot run into.
     let mut lo = first;
-    while lo > 1 && !matches!(parts[lo - 1].kind(), HirKind::Literal(_)) {
+    while lo > 1 && !literal_or_optional(&parts[lo - 1]) {
         lo -= 1;
     }
     let mut set = Box::new([false; 256]);
@@ -950,6 +963,17 @@ fn tree(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Tree> {
     };
     annotate_with(&mut t.nodes, &First::end(), &region_first);
     Some(t)
+}
+
+/// A literal, or an optional one (`(?:Host )?`).
+fn literal_or_optional(h: &Hir) -> bool {
+    match h.kind() {
+        HirKind::Literal(_) => true,
+        HirKind::Repetition(r) => {
+            (r.min, r.max) == (0, Some(1)) && matches!(r.sub.kind(), HirKind::Literal(_))
+        }
+        _ => false,
+    }
 }
 
 /// Has a repeated sequence that does not start with a literal.
@@ -1060,6 +1084,8 @@ fn node(h: &Hir, out: &mut Vec<Node>) {
         HirKind::Literal(l) => out.push(Node::Lit(l.0.clone())),
         HirKind::Class(c) => out.push(Node::One(class_set(c))),
         HirKind::Look(Look::EndLF) => out.push(Node::End),
+        HirKind::Look(Look::WordAscii) => out.push(Node::WordB(false)),
+        HirKind::Look(Look::WordAsciiNegate) => out.push(Node::WordB(true)),
         HirKind::Look(Look::WordStartHalfAscii) => out.push(Node::Mark(true)),
         HirKind::Look(Look::WordEndHalfAscii) => out.push(Node::Mark(false)),
         HirKind::Look(_) => out.push(Node::Unsupported),
@@ -1186,7 +1212,7 @@ fn first_node(n: &Node, region: &First) -> First {
             }
             f
         }
-        Node::End => First::none(),
+        Node::End | Node::WordB(_) => First::none(),
         Node::Region => region.clone(),
         Node::Unsupported | Node::Mark(_) => First::any(),
     }
