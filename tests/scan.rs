@@ -76,6 +76,36 @@ proptest! {
     }
 }
 
+/// A file of several of the scan's in-chunk blocks (128 KB of whole lines each), with an
+/// invalid UTF-8 line and a line longer than a block: one chunk read block by block gives
+/// what chunks smaller than a block give (one block each).
+#[test]
+fn blocks_within_a_chunk_change_nothing() {
+    let kinds: Vec<(u8, u8)> = (0..4000u32)
+        .map(|i| ((i % 9) as u8, (i % 16) as u8))
+        .collect();
+    let mut log = make_log(&kinds);
+    let at = log.len() / 3;
+    let at = at + log[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut junk = b"[2024-03-10 09:00:00] NOTICE[1] x.c: \xff\xfe bad bytes\n".to_vec();
+    junk.extend(b"[2024-03-10 09:00:01] NOTICE[1] x.c: ");
+    junk.extend(std::iter::repeat_n(b'y', 300_000));
+    junk.extend(b" 192.0.2.7 tried to authenticate with nonexistent user 'a'\n");
+    log.splice(at..at, junk);
+    assert!(log.len() > 4 * (128 << 10));
+    let dir = tempfile::tempdir().unwrap();
+    let p = temp_file(dir.path(), "big.log", &log);
+    let one_chunk = scan_file(&p, usize::MAX / 2, 1);
+    let small_chunks = scan_file(&p, 4000, 2);
+    assert_eq!(one_chunk, small_chunks);
+    assert_eq!(one_chunk.invalid_utf8, 1);
+    assert_eq!(one_chunk.lines, 4002);
+    assert_eq!(
+        one_chunk.lines,
+        one_chunk.skipped + one_chunk.matched + one_chunk.missed
+    );
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(bytes).unwrap();

@@ -58,6 +58,16 @@ pub struct Scanner {
     pub(crate) idle: Mutex<Vec<Worker>>,
 }
 
+/// Bytes per block of [`Scanner::scan_chunk`]: well inside a core's L2 cache.
+const BLOCK: usize = 128 << 10;
+
+/// The end of the block of whole lines that starts at `pos`: after the first newline at or
+/// beyond `pos + BLOCK - 1`, or the end of `data`.
+fn block_after(data: &[u8], pos: usize) -> usize {
+    let from = pos.saturating_add(BLOCK - 1).min(data.len());
+    memchr::memchr(b'\n', &data[from..]).map_or(data.len(), |i| from + i + 1)
+}
+
 /// Outcome of one input.
 #[derive(Debug, Clone)]
 pub struct FileReport {
@@ -135,18 +145,28 @@ impl Scanner {
         let mut last_time: Option<f64> = None;
         let mut lineno = 0u64;
         let mut pos = 0usize;
-        // A valid chunk is sliced into lines without validating each one, and its
-        // prefilter runs once over the whole chunk; otherwise line by line.
-        let valid = simdutf8::basic::from_utf8(data).ok();
-        let mut next_hit: Vec<usize> = self
-            .groups
-            .iter()
-            .map(|g| match valid {
-                Some(_) => g.prefilter.next_hit(data, 0).unwrap_or(usize::MAX),
-                None => 0,
-            })
-            .collect();
+        // The chunk is read in blocks of whole lines that stay in the core's cache from
+        // their UTF-8 check to their last line (the literal search, memory-bound on a whole
+        // chunk, runs several times faster on a cached block). A valid block is sliced into
+        // lines without validating each one, and its prefilter runs over the whole block;
+        // otherwise line by line.
+        let (mut block, mut block_end) = (0usize, 0usize);
+        let mut valid: Option<&str> = None;
+        let mut next_hit: Vec<usize> = vec![0; self.groups.len()];
         while pos < data.len() {
+            if pos >= block_end {
+                (block, block_end) = (pos, block_after(data, pos));
+                valid = simdutf8::basic::from_utf8(&data[block..block_end]).ok();
+                for (hit, g) in next_hit.iter_mut().zip(&self.groups) {
+                    *hit = match valid {
+                        Some(_) => g
+                            .prefilter
+                            .next_hit(&data[..block_end], pos)
+                            .unwrap_or(usize::MAX),
+                        None => 0,
+                    };
+                }
+            }
             let start = pos;
             let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
             let mut stop = end;
@@ -161,7 +181,7 @@ impl Scanner {
                 continue;
             }
             let line: Cow<str> = match valid {
-                Some(text) => Cow::Borrowed(&text[start..stop]),
+                Some(text) => Cow::Borrowed(&text[start - block..stop - block]),
                 None => match std::str::from_utf8(&data[start..stop]) {
                     Ok(s) => Cow::Borrowed(s),
                     Err(_) => {
@@ -182,7 +202,10 @@ impl Scanner {
                 }
                 let candidate = if valid.is_some() {
                     if next_hit[gi] < start {
-                        next_hit[gi] = g.prefilter.next_hit(data, start).unwrap_or(usize::MAX);
+                        next_hit[gi] = g
+                            .prefilter
+                            .next_hit(&data[..block_end], start)
+                            .unwrap_or(usize::MAX);
                     }
                     // An undated line (nothing after the cut) is contiguous in the chunk.
                     next_hit[gi] < end
@@ -582,6 +605,18 @@ pub fn split_chunks(data: &[u8], size: usize) -> Vec<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocks_end_after_newlines() {
+        // A newline at `BLOCK - 1` ends the first block there; one before it does not.
+        let data = [b"x".repeat(BLOCK - 1), b"\n".to_vec(), b"ab\ncd".to_vec()].concat();
+        assert_eq!(block_after(&data, 0), BLOCK);
+        assert_eq!(block_after(&data, 1), BLOCK + 3);
+        assert_eq!(block_after(&data, BLOCK + 3), data.len());
+        let long = [b"y".repeat(3 * BLOCK), b"\nz".to_vec()].concat();
+        assert_eq!(block_after(&long, 0), 3 * BLOCK + 1);
+        assert_eq!(block_after(b"", 0), 0);
+    }
 
     #[test]
     fn chunks_end_after_newlines_and_cover_everything() {
