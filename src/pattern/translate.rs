@@ -309,9 +309,14 @@ pub fn translate(pattern: &str, multiline: bool) -> Result<Translated, Translate
         return Err(p.err(")", "unbalanced parenthesis"));
     }
     let original = root.clone();
-    let root = rewrite_except_word(root, &|p| p.regular());
-    let marked = rewrite_except_word(original.clone(), &|p| p.marked());
-    let marked = (marked != original).then_some(marked);
+    let rewritten = std::cell::Cell::new(false);
+    let root = rewrite_except_word(root, &|p| {
+        rewritten.set(true);
+        p.regular()
+    });
+    let marked = rewritten
+        .get()
+        .then(|| rewrite_except_word(original.clone(), &|p| p.marked()));
     let mut non_regular = Vec::new();
     collect_non_regular(&root, &mut non_regular);
     non_regular.sort_unstable();
@@ -1141,7 +1146,7 @@ fn rewrite_except_word(n: Node, with: &dyn Fn(&ExceptWord<'_>) -> Node) -> Node 
                 .collect(),
         ),
         Node::Concat(v) => {
-            let v: Vec<Node> = v
+            let mut v: Vec<Node> = v
                 .into_iter()
                 .map(|x| rewrite_except_word(x, with))
                 .collect();
@@ -1155,7 +1160,8 @@ fn rewrite_except_word(n: Node, with: &dyn Fn(&ExceptWord<'_>) -> Node) -> Node 
                         continue;
                     }
                 }
-                out.push(v[i].clone());
+                // Moved out: only the elements after `i` are looked at again.
+                out.push(std::mem::replace(&mut v[i], Node::Empty));
                 i += 1;
             }
             Node::Concat(out)
