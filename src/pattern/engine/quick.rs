@@ -1241,6 +1241,13 @@ mod tests {
             "[zz::1]",
             "[]",
             "",
+            "1:2:3:4:5:6:7:8:9",
+            "::",
+            ":::",
+            "abcd",
+            "2001:DB8::A",
+            "2001:db8::1]",
+            "fe80::1%eth0",
         ];
         let shapes = [
             "host sshd[1]: Registration from '\"1\" <sip:1@x>' failed for '{h}' - Wrong password",

@@ -15,7 +15,7 @@
 //!   match. `X` then ends exactly where the run of bytes it can match ends (the literal
 //!   must start right there), so its span `[p, r)` is found with one table scan, and its
 //!   groups are those of `X`'s preferred parse of exactly that span: a hand check for an
-//!   IPv4 `<HOST>` ([`ip4_prefix`]) or a bracketed IPv6 one, else the bounded backtracker
+//!   IPv4 `<HOST>` ([`ip4_prefix`]) or an IPv6 one, else the bounded backtracker
 //!   on the span alone.
 //! - a run of one class whose every possible follower starts with a byte outside the
 //!   class can only end where the class stops, so it is matched without backtracking
@@ -667,7 +667,7 @@ impl Tree {
 
     /// The address of `P <HOST> S` spanning all of `hay[p..]`, when the preferred parse
     /// takes `P`'s first parse, then `<HOST>`'s IPv4 branch, or its IPv6 branch between
-    /// brackets, and `S`'s first parse: taking the first choice everywhere and succeeding
+    /// brackets (or without them when `S` is empty), and `S`'s first parse: taking the first choice everywhere and succeeding
     /// is the preferred parse. `None` means "ask the backtracker", never "no match".
     /// `s_bracket`: `S` can match a `]`.
     fn host_fast(
@@ -704,11 +704,27 @@ impl Tree {
                 h + e,
             ));
         }
+        if s_bracket {
+            return None;
+        }
+        // A bare address that is all the rest of the region (`S` empty): the IPv4 branch
+        // needs dots and the name branch has no `:`, so with a `:` and no `.` only the IPv6
+        // branch can match, and it must take all of it (then `\]?` takes nothing).
+        if post.is_empty() && hay.get(h) != Some(&b'[') {
+            let inner = &hay[h..];
+            if !inner.contains(&b':')
+                || !inner.iter().all(|&b| b.is_ascii_hexdigit() || b == b':')
+                || !ip6_whole()?.is_match(inner)
+            {
+                return None;
+            }
+            return Some((AddrKind::Ip(Family::V6), h, hay.len()));
+        }
         // `[inner]`: `\[?` takes the bracket; the IPv4 branch needs dots, so with none in
         // `inner` it fails and the IPv6 branch is next. That branch cannot stop before the
         // `]` (what follows it, `\]?` then `S`, could not take the rest, `S` having no `]`),
         // so it matches all of `inner` or nothing, and `\]?` then takes the bracket.
-        if s_bracket || hay.get(h) != Some(&b'[') {
+        if hay.get(h) != Some(&b'[') {
             return None;
         }
         let (s, e) = (h + 1, h + 1 + memchr::memchr(b']', &hay[h + 1..])?);
