@@ -463,6 +463,9 @@ struct Rx {
     ascii: Option<Lazy<(Option<meta::Regex>, Option<Tail>)>>,
     /// Exact always; present when the pattern is not regular or has `\b`.
     fancy: Option<Lazy<fancy_regex::Regex>>,
+    /// The parsed `Regular` form for single-line haystacks, when that is what `regular` is
+    /// built from (the quick path starts from it instead of parsing the pattern again).
+    hir: Option<Arc<regex_syntax::hir::Hir>>,
     names: Vec<(usize, String)>,
     /// `alt_X` groups: (group name, target name), sorted like fail2ban.
     alts: Vec<(String, String)>,
@@ -541,6 +544,7 @@ impl Rx {
             translate(python, multiline).map_err(|e| format!("{}: {}", e.construct, e.message))?;
         let exact_regular = tr.is_regular() && !(multiline_haystack && tr.has_text_end_dollar());
         let mut deferrable = false;
+        let mut parsed = None;
         let (regular, ascii) = if exact_regular {
             let s = tr
                 .emit_for(Target::Regular, multiline_haystack)
@@ -550,6 +554,9 @@ impl Rx {
                 Some(hir) if nfa_bound(&hir) <= DEFER_BOUND => {
                     deferrable = true;
                     let hir = Arc::new(hir);
+                    if !multiline_haystack {
+                        parsed = Some(hir.clone());
+                    }
                     let h = hir.clone();
                     let regular =
                         Lazy::deferred(move || meta::Builder::new().build_from_hir(&h).ok());
@@ -612,6 +619,7 @@ impl Rx {
             regular,
             ascii,
             fancy,
+            hir: parsed,
             names,
             alts,
             tuples,

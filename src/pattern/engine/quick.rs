@@ -176,6 +176,7 @@ struct CapCache {
 pub struct QuickCache {
     heads: Vec<Option<DfaCache>>,
     fails: Vec<Option<DfaCache>>,
+    /// Per filter and failregex, made when the failregex first needs its capturer.
     caps: Vec<Vec<Option<CapCache>>>,
     skels: Vec<Option<SkelCache>>,
     head_skips: Vec<Skips>,
@@ -230,11 +231,8 @@ impl QuickPlan {
                 .filters
                 .iter()
                 .map(|f| match f {
-                    Some(f) => f
-                        .capture
-                        .iter()
-                        .map(|c| c.as_ref().map(Capturer::new_cache))
-                        .collect(),
+                    // Made on first use: with the skeleton, most filters never need them.
+                    Some(f) => vec![None; f.capture.len()],
                     None => Vec::new(),
                 })
                 .collect(),
@@ -342,9 +340,10 @@ fn filter_line(
             }
         }
     };
-    let (Some(cap), Some(Some(cc))) = (&f.capture[j], c.caps[fi].get_mut(j)) else {
+    let (Some(cap), Some(slot)) = (&f.capture[j], c.caps[fi].get_mut(j)) else {
         return Quick::Fallback;
     };
+    let cc = slot.get_or_insert_with(|| cap.new_cache());
     let Some((kind, s, e)) = cap.address(cc, hay, end, raw_names) else {
         return Quick::Fallback;
     };
@@ -887,6 +886,9 @@ struct FailParts {
 
 /// The ASCII-only HIR of `rx` printed for `target` (single-line haystack).
 fn ascii_hir(rx: &Rx, target: Target) -> Option<Hir> {
+    if let (Target::Regular, Some(hir)) = (target, &rx.hir) {
+        return Some(fastpath::ascii_only(hir));
+    }
     let s = rx.tr.emit_for(target, false).ok()?;
     let hir = regex_syntax::ParserBuilder::new().build().parse(&s).ok()?;
     Some(fastpath::ascii_only(&hir))
