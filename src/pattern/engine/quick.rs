@@ -97,9 +97,30 @@ struct QuickFilter {
     /// Every failregex, anchored, leftmost-first.
     fails: DFA,
     /// Per failregex: its exact capture searcher, `None` when only a superset is known.
-    capture: Vec<Option<Capturer>>,
+    capture: Vec<Option<LazyCapturer>>,
     /// The first try on a line (see [`skeleton`]), when a failregex has its shape.
     skel: Option<Skeleton>,
+}
+
+/// A [`Capturer`] built when a line first needs it: with the skeleton deciding most lines,
+/// many filters never do, and its automata are a good part of a scan's start-up.
+#[derive(Debug)]
+struct LazyCapturer {
+    cell: std::sync::OnceLock<Option<Capturer>>,
+    /// What [`capturer`] needs: the failregex's ASCII HIR, its address groups (ip4, ip6,
+    /// dns) and whether it is anchored.
+    hir: Hir,
+    groups: [Option<usize>; 3],
+    anchored: bool,
+}
+
+impl LazyCapturer {
+    /// The capturer, `None` when it cannot be built (the engine then decides).
+    fn get(&self) -> Option<&Capturer> {
+        self.cell
+            .get_or_init(|| capturer(&self.hir, self.groups, self.anchored))
+            .as_ref()
+    }
 }
 
 #[derive(Debug)]
@@ -340,7 +361,10 @@ fn filter_line(
             }
         }
     };
-    let (Some(cap), Some(slot)) = (&f.capture[j], c.caps[fi].get_mut(j)) else {
+    let (Some(cap), Some(slot)) = (
+        f.capture[j].as_ref().and_then(LazyCapturer::get),
+        c.caps[fi].get_mut(j),
+    ) else {
         return Quick::Fallback;
     };
     let cc = slot.get_or_insert_with(|| cap.new_cache());
@@ -801,12 +825,13 @@ fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
         };
         let hir = ascii_hir(rx, target)?;
         let anchored = hir.properties().look_set_prefix().contains(Look::Start);
-        let capture = if regular {
-            capturer(&hir, rx, anchored)
-        } else {
-            None
-        };
         let idx = |n: &str| rx.names.iter().find(|(_, g)| g == n).map(|(i, _)| *i);
+        let capture = regular.then(|| LazyCapturer {
+            cell: std::sync::OnceLock::new(),
+            hir: hir.clone(),
+            groups: [idx("ip4"), idx("ip6"), idx("dns")],
+            anchored,
+        });
         let pat = if anchored {
             hir.clone()
         } else {
@@ -878,7 +903,7 @@ struct FailParts {
     hir: Hir,
     /// `hir` as searched: anchored, or after a lazy `.*?`.
     pat: Hir,
-    capture: Option<Capturer>,
+    capture: Option<LazyCapturer>,
     /// Group numbers of `ip4`, `ip6`, `dns`.
     groups: [Option<usize>; 3],
     regular: bool,
@@ -942,10 +967,8 @@ fn lazy_dfa(nfa: NFA, kind: MatchKind) -> Option<DFA> {
 
 /// The capture searcher of one failregex; group numbers come from the translation (the
 /// printed pattern has numbered groups only).
-fn capturer(hir: &Hir, rx: &Rx, anchored: bool) -> Option<Capturer> {
+fn capturer(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3], anchored: bool) -> Option<Capturer> {
     let nfa = compile(std::slice::from_ref(hir), false, true)?;
-    let idx = |n: &str| rx.names.iter().find(|(_, g)| g == n).map(|(i, _)| *i);
-    let (ip4, ip6, dns) = (idx("ip4"), idx("ip6"), idx("dns"));
     let bt = BoundedBacktracker::builder().build_from_nfa(nfa).ok()?;
     let ids: Vec<usize> = [ip4, ip6, dns].into_iter().flatten().collect();
     Some(Capturer {
@@ -1415,6 +1438,7 @@ mod tests {
         assert!(f.head.is_some());
         assert!(f.capture[0]
             .as_ref()
+            .and_then(LazyCapturer::get)
             .is_some_and(|c| c.split.is_some() && c.anchored));
     }
 
@@ -1510,7 +1534,13 @@ mod host_tests {
         .unwrap();
         let plan = QuickPlan::build(&e).unwrap();
         let f = plan.filters[0].as_ref().unwrap();
-        let split = f.capture[0].as_ref().unwrap().split.as_ref().unwrap();
+        let split = f.capture[0]
+            .as_ref()
+            .and_then(LazyCapturer::get)
+            .unwrap()
+            .split
+            .as_ref()
+            .unwrap();
         assert!(split.is_host);
     }
 }
