@@ -837,15 +837,13 @@ fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
         } else {
             Hir::concat(vec![any_lazy(), hir.clone()])
         };
-        // The skeleton reads the except-word look-aheads as marks, not as their rewrite.
-        let skel = match rx.tr.emit_marked() {
-            Some(m) => regex_syntax::ParserBuilder::new()
-                .build()
-                .parse(&m)
-                .ok()
-                .map(|h| fastpath::ascii_only(&h))?,
-            None => hir.clone(),
-        };
+        // The skeleton reads the except-word look-aheads as marks, not as their rewrite
+        // (which it can still take, slowly, should the marked form not parse).
+        let skel = rx
+            .tr
+            .emit_marked()
+            .and_then(|m| regex_syntax::ParserBuilder::new().build().parse(&m).ok())
+            .map_or_else(|| hir.clone(), |h| fastpath::ascii_only(&h));
         Some(FailParts {
             hir: skel,
             pat,
