@@ -61,13 +61,6 @@ pub struct Scanner {
 /// Bytes per block of [`Scanner::scan_chunk`]: well inside a core's L2 cache.
 const BLOCK: usize = 128 << 10;
 
-/// The end of the block of whole lines that starts at `pos`: after the first newline at or
-/// beyond `pos + BLOCK - 1`, or the end of `data`.
-fn block_after(data: &[u8], pos: usize) -> usize {
-    let from = pos.saturating_add(BLOCK - 1).min(data.len());
-    memchr::memchr(b'\n', &data[from..]).map_or(data.len(), |i| from + i + 1)
-}
-
 /// Outcome of one input.
 #[derive(Debug, Clone)]
 pub struct FileReport {
@@ -155,7 +148,7 @@ impl Scanner {
         let mut next_hit: Vec<usize> = vec![0; self.groups.len()];
         while pos < data.len() {
             if pos >= block_end {
-                (block, block_end) = (pos, block_after(data, pos));
+                (block, block_end) = (pos, chunk_end(data, pos, BLOCK));
                 valid = simdutf8::basic::from_utf8(&data[block..block_end]).ok();
                 for (hit, g) in next_hit.iter_mut().zip(&self.groups) {
                     *hit = match valid {
@@ -587,19 +580,19 @@ pub fn split_chunks(data: &[u8], size: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::with_capacity(data.len() / size + 1);
     let mut start = 0;
     while start < data.len() {
-        let target = start.saturating_add(size).min(data.len());
-        let end = if target >= data.len() {
-            data.len()
-        } else {
-            match memchr::memchr(b'\n', &data[target - 1..]) {
-                Some(i) => target + i,
-                None => data.len(),
-            }
-        };
+        let end = chunk_end(data, start, size);
         out.push((start, end));
         start = end;
     }
     out
+}
+
+/// The end of the piece of whole lines of about `size` bytes (at least 1) that starts at
+/// `start`: just after the first newline at or beyond `start + size - 1`, or the end of
+/// `data`. Cuts chunks ([`split_chunks`]) and a chunk's blocks ([`BLOCK`]).
+fn chunk_end(data: &[u8], start: usize, size: usize) -> usize {
+    let from = start.saturating_add(size - 1).min(data.len());
+    memchr::memchr(b'\n', &data[from..]).map_or(data.len(), |i| from + i + 1)
 }
 
 #[cfg(test)]
@@ -610,12 +603,12 @@ mod tests {
     fn blocks_end_after_newlines() {
         // A newline at `BLOCK - 1` ends the first block there; one before it does not.
         let data = [b"x".repeat(BLOCK - 1), b"\n".to_vec(), b"ab\ncd".to_vec()].concat();
-        assert_eq!(block_after(&data, 0), BLOCK);
-        assert_eq!(block_after(&data, 1), BLOCK + 3);
-        assert_eq!(block_after(&data, BLOCK + 3), data.len());
+        assert_eq!(chunk_end(&data, 0, BLOCK), BLOCK);
+        assert_eq!(chunk_end(&data, 1, BLOCK), BLOCK + 3);
+        assert_eq!(chunk_end(&data, BLOCK + 3, BLOCK), data.len());
         let long = [b"y".repeat(3 * BLOCK), b"\nz".to_vec()].concat();
-        assert_eq!(block_after(&long, 0), 3 * BLOCK + 1);
-        assert_eq!(block_after(b"", 0), 0);
+        assert_eq!(chunk_end(&long, 0, BLOCK), 3 * BLOCK + 1);
+        assert_eq!(chunk_end(b"", 0, BLOCK), 0);
     }
 
     #[test]

@@ -107,18 +107,17 @@ struct QuickFilter {
 #[derive(Debug)]
 struct LazyCapturer {
     cell: std::sync::OnceLock<Option<Capturer>>,
-    /// What [`capturer`] needs: the failregex's ASCII HIR, its address groups (ip4, ip6,
-    /// dns) and whether it is anchored.
+    /// What [`capturer`] needs: the failregex's ASCII HIR and its address groups (ip4,
+    /// ip6, dns).
     hir: Hir,
     groups: [Option<usize>; 3],
-    anchored: bool,
 }
 
 impl LazyCapturer {
     /// The capturer, `None` when it cannot be built (the engine then decides).
     fn get(&self) -> Option<&Capturer> {
         self.cell
-            .get_or_init(|| capturer(&self.hir, self.groups, self.anchored))
+            .get_or_init(|| capturer(&self.hir, self.groups))
             .as_ref()
     }
 }
@@ -826,11 +825,11 @@ fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
         let hir = ascii_hir(rx, target)?;
         let anchored = hir.properties().look_set_prefix().contains(Look::Start);
         let idx = |n: &str| rx.names.iter().find(|(_, g)| g == n).map(|(i, _)| *i);
+        let groups = [idx("ip4"), idx("ip6"), idx("dns")];
         let capture = regular.then(|| LazyCapturer {
             cell: std::sync::OnceLock::new(),
             hir: hir.clone(),
-            groups: [idx("ip4"), idx("ip6"), idx("dns")],
-            anchored,
+            groups,
         });
         let pat = if anchored {
             hir.clone()
@@ -848,7 +847,7 @@ fn build_filter(e: &Engine, fi: usize, skeleton: bool) -> Option<QuickFilter> {
             hir: skel,
             pat,
             capture,
-            groups: [idx("ip4"), idx("ip6"), idx("dns")],
+            groups,
             regular,
         })
     };
@@ -965,7 +964,8 @@ fn lazy_dfa(nfa: NFA, kind: MatchKind) -> Option<DFA> {
 
 /// The capture searcher of one failregex; group numbers come from the translation (the
 /// printed pattern has numbered groups only).
-fn capturer(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3], anchored: bool) -> Option<Capturer> {
+fn capturer(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Capturer> {
+    let anchored = hir.properties().look_set_prefix().contains(Look::Start);
     let nfa = compile(std::slice::from_ref(hir), false, true)?;
     let bt = BoundedBacktracker::builder().build_from_nfa(nfa).ok()?;
     let ids: Vec<usize> = [ip4, ip6, dns].into_iter().flatten().collect();

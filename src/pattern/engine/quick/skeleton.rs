@@ -667,8 +667,8 @@ impl Tree {
 
     /// The address of `P <HOST> S` spanning all of `hay[p..]`, when the preferred parse
     /// takes `P`'s first parse, then `<HOST>`'s IPv4 branch, or its IPv6 branch between
-    /// brackets (or without them when `S` is empty), and `S`'s first parse: taking the first choice everywhere and succeeding
-    /// is the preferred parse. `None` means "ask the backtracker", never "no match".
+    /// brackets (or without them when `S` is empty), and `S`'s first parse: taking the
+    /// first choice everywhere and succeeding is the preferred parse. `None` means "ask the backtracker", never "no match".
     /// `s_bracket`: `S` can match a `]`.
     fn host_fast(
         &self,
