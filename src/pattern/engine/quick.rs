@@ -200,6 +200,7 @@ pub struct QuickCache {
     caps: Vec<Vec<Option<CapCache>>>,
     skels: Vec<Option<SkelCache>>,
     head_skips: Vec<Skips>,
+    head_memos: Vec<HeadMemo>,
     /// Lines the skeleton decided (tests check it does its share).
     #[cfg(test)]
     skel_decided: usize,
@@ -266,6 +267,7 @@ impl QuickPlan {
                 })
                 .collect(),
             head_skips: self.filters.iter().map(|_| Skips::default()).collect(),
+            head_memos: self.filters.iter().map(|_| HeadMemo::default()).collect(),
             #[cfg(test)]
             skel_decided: 0,
             hits: Vec::new(),
@@ -300,7 +302,8 @@ fn filter_line(
 ) -> Quick {
     let start = match (&f.head, c.heads[fi].as_mut()) {
         (Some((dfa, non_empty)), Some(cache)) => {
-            match head_search(dfa, cache, &mut c.head_skips[fi], buf.as_bytes()) {
+            let (skips, memo) = (&mut c.head_skips[fi], &mut c.head_memos[fi]);
+            match head_search(dfa, cache, skips, memo, buf.as_bytes()) {
                 Ok(Some(end)) => {
                     let k = if *non_empty { end - 1 } else { end };
                     // `.*` content that is empty: the engine then searches the whole line.
@@ -632,37 +635,138 @@ impl Skips {
     }
 }
 
+/// Bytes of a line's start whose head walk [`HeadMemo`] remembers.
+const MEMO_LEN: usize = 24;
+/// Walks remembered per thread and filter (direct-mapped by a hash of the bytes).
+const MEMO_SLOTS: usize = 1024;
+
+/// The head DFA's walks over the first [`MEMO_LEN`] bytes of recent lines: where the walk
+/// stood after them, or its result when it ended within them. Log lines repeat their
+/// start (`[] NOTICE[2153] chan_sip.c: ` differs in the thread number and the source
+/// file), and those bytes were most of the walk (22 of the 27 steps of an asterisk head,
+/// each a dependent table load); a line whose first bytes equal a remembered line's
+/// resumes the walk where that one stood. The DFA is deterministic, so this changes
+/// nothing but the work. Lazy state IDs die with a cache clear, and so does the memo.
+#[derive(Debug, Clone, Default)]
+struct HeadMemo {
+    clears: usize,
+    slots: Vec<MemoSlot>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct MemoSlot {
+    key: [u64; 3],
+    walk: Walked,
+}
+
+/// Where a head walk stood after the remembered bytes.
+#[derive(Debug, Clone, Copy)]
+enum Walked {
+    /// About to read byte [`MEMO_LEN`]: state, previous state, last match end.
+    At(LazyStateID, LazyStateID, Option<usize>),
+    /// The DFA died within the bytes: the search's result.
+    Ended(Option<usize>),
+}
+
+impl HeadMemo {
+    fn key(hay: &[u8]) -> Option<[u64; 3]> {
+        let b: &[u8; MEMO_LEN] = hay.get(..MEMO_LEN)?.try_into().ok()?;
+        Some(std::array::from_fn(|w| {
+            u64::from_le_bytes(std::array::from_fn(|k| b[8 * w + k]))
+        }))
+    }
+
+    fn slot(key: &[u64; 3]) -> usize {
+        let h = (key[0] ^ key[1].rotate_left(21) ^ key[2].rotate_left(42))
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 54) as usize % MEMO_SLOTS
+    }
+
+    /// Forgets everything when the DFA's cache was cleared since the last call.
+    fn sync(&mut self, clears: usize) {
+        if self.clears != clears || self.slots.is_empty() {
+            self.clears = clears;
+            self.slots.clear();
+            self.slots.resize(
+                MEMO_SLOTS,
+                MemoSlot {
+                    key: [u64::MAX; 3],
+                    walk: Walked::Ended(None),
+                },
+            );
+        }
+    }
+
+    fn get(&mut self, key: &[u64; 3], clears: usize) -> Option<Walked> {
+        self.sync(clears);
+        let s = &self.slots[HeadMemo::slot(key)];
+        (s.key == *key).then_some(s.walk)
+    }
+
+    fn put(&mut self, key: [u64; 3], walk: Walked, clears: usize) {
+        self.sync(clears);
+        self.slots[HeadMemo::slot(&key)] = MemoSlot { key, walk };
+    }
+}
+
 /// The end of the leftmost-first match of an anchored head DFA in `hay` (the lazy DFA's own
-/// search, step for step), except that in an untagged state that loops on itself for all
-/// but a few bytes, `memchr` jumps to the next of those bytes: asterisk's head keeps such a
-/// state alive (`[^:]+` of its optional `(?:(?: in)? [^:]+:)?`) to the content's first `:`,
-/// which on a `SecurityEvent` line is the end of the line. `Err` when the DFA gave up.
+/// search, step for step), except that
+/// - in an untagged state that loops on itself for all but a few bytes, `memchr` jumps to
+///   the next of those bytes: asterisk's head keeps such a state alive (`[^:]+` of its
+///   optional `(?:(?: in)? [^:]+:)?`) to the content's first `:`, which on a
+///   `SecurityEvent` line is the end of the line;
+/// - a line that starts like a recent one resumes that line's walk (see [`HeadMemo`]).
+///
+/// `Err` when the DFA gave up.
 fn head_search(
     dfa: &DFA,
     cache: &mut DfaCache,
     skips: &mut Skips,
+    memo: &mut HeadMemo,
     hay: &[u8],
 ) -> Result<Option<usize>, ()> {
-    let input = Input::new(hay).anchored(Anchored::Yes);
-    let mut sid = dfa.start_state_forward(cache, &input).map_err(|_| ())?;
-    let mut last = None;
-    let mut prev = sid;
-    let mut i = 0;
+    let key = HeadMemo::key(hay);
+    let (mut sid, mut prev, mut last, mut i);
+    // Whether the walk still has to be remembered when it reaches byte MEMO_LEN.
+    let mut record = None;
+    match key.and_then(|k| memo.get(&k, cache.clear_count())) {
+        Some(Walked::Ended(r)) => return Ok(r),
+        Some(Walked::At(s, p, l)) => (sid, prev, last, i) = (s, p, l, MEMO_LEN),
+        None => {
+            let input = Input::new(hay).anchored(Anchored::Yes);
+            sid = dfa.start_state_forward(cache, &input).map_err(|_| ())?;
+            (prev, last, i) = (sid, None, 0);
+            record = key;
+        }
+    }
     while i < hay.len() {
+        if i == MEMO_LEN {
+            if let Some(k) = record.take() {
+                memo.put(k, Walked::At(sid, prev, last), cache.clear_count());
+            }
+        }
         sid = step(dfa, cache, sid, hay[i]).ok_or(())?;
         if sid.is_tagged() {
             if sid.is_match() {
                 // Matches are reported one byte late: this one ends before byte i.
                 last = Some(i);
             } else if sid.is_dead() {
+                if let (Some(k), true) = (record, i < MEMO_LEN) {
+                    memo.put(k, Walked::Ended(last), cache.clear_count());
+                }
                 return Ok(last);
             } else if sid.is_quit() {
                 return Err(());
             }
         } else if sid == prev {
             if let Some(stops) = skips.of(dfa, cache, sid) {
-                // Every byte up to the next stop keeps the DFA in `sid`.
-                let rest = &hay[i + 1..];
+                // Every byte up to the next stop keeps the DFA in `sid`. A walk still to
+                // be remembered stops at MEMO_LEN on the way.
+                let end = match record {
+                    Some(_) if i < MEMO_LEN => MEMO_LEN,
+                    _ => hay.len(),
+                };
+                let rest = &hay[i + 1..end];
                 i += 1 + stops.find(rest).unwrap_or(rest.len());
                 prev = sid;
                 continue;
@@ -1382,7 +1486,8 @@ mod tests {
         );
     }
 
-    /// The head search with its memchr jumps ends where the lazy DFA's own search ends.
+    /// The head search with its memchr jumps and remembered walks ends where the lazy DFA's
+    /// own search ends, also on lines that start like an earlier one and differ later.
     #[test]
     fn head_search_agrees_with_the_dfa_search() {
         let f = FilterRegexes {
@@ -1399,6 +1504,7 @@ mod tests {
         let (dfa, _) = plan.filters[0].as_ref().unwrap().head.as_ref().unwrap();
         let mut cache = dfa.create_cache();
         let mut skips = Skips::default();
+        let mut memo = HeadMemo::default();
         let lines = [
             "h chan_sip.c: Registration from '<sip:1@x>' failed\n",
             "h res_security_log.c: SecurityEvent=\"x\",a=\"b\",c=\"IPV4/UDP/1.2.3.4/5\"\n",
@@ -1410,6 +1516,12 @@ mod tests {
             "nothing\n",
             "h a.c:: :\n",
             "h a.c: x y z no colon at all but a long tail to skip over\n",
+            "h a.c: x y z no colon at all: but one after the first bytes\n",
+            "h a.c: x y z no colon a: t\n",
+            "h chan_sip.c: Registration: x\n",
+            "h chan_sip.c: Registrati\n",
+            " starts with a space and dies at once\n",
+            " starts with a space and dies at once, then differs\n",
         ];
         for _ in 0..3 {
             for l in lines {
@@ -1417,7 +1529,8 @@ mod tests {
                     .try_search_fwd(&mut cache, &Input::new(l))
                     .unwrap()
                     .map(|m| m.offset());
-                let got = head_search(dfa, &mut cache, &mut skips, l.as_bytes()).unwrap();
+                let got =
+                    head_search(dfa, &mut cache, &mut skips, &mut memo, l.as_bytes()).unwrap();
                 assert_eq!(got, want, "{l:?}");
             }
         }
@@ -1425,6 +1538,13 @@ mod tests {
             skips.states.iter().any(|(_, s)| s.is_some()),
             "no state was skipped over"
         );
+        let remembered = |f: fn(&Walked) -> bool| {
+            memo.slots
+                .iter()
+                .any(|s| s.key != [u64::MAX; 3] && f(&s.walk))
+        };
+        assert!(remembered(|w| matches!(w, Walked::At(..))));
+        assert!(remembered(|w| matches!(w, Walked::Ended(None))));
     }
 
     #[test]
