@@ -60,8 +60,9 @@ enum Node {
     Run(Run),
     /// A repetition of a sequence that cannot match empty.
     Rep(Box<Rep>),
-    /// Ordered alternatives (an optional part is `[part, []]`, or `[[], part]` when lazy).
-    Alt(Vec<Vec<Node>>),
+    /// Ordered alternatives (an optional part is `[part, []]`, or `[[], part]` when lazy),
+    /// and which of them can start at a given byte (set by [`annotate_with`]).
+    Alt(Vec<Vec<Node>>, Option<Box<Starts>>),
     /// `$` as the quick path sees it (`EndLF`): the end, or before the line's `\n`.
     End,
     /// An ASCII word boundary `\b` (or its negation `\B`); lines here are ASCII, where
@@ -74,6 +75,16 @@ enum Node {
     /// The start or end of an except-word mark; only while [`nodes_of`] folds a mark into
     /// the run after it (what is left over becomes [`Node::Unsupported`]).
     Mark(bool),
+}
+
+/// The alternatives of a [`Node::Alt`] (at most 64) that can match, followed by what
+/// follows the node, at a given byte (bit `k` for alternative `k`): the search skips the
+/// others with one table load instead of a call that fails on its first node.
+#[derive(Debug)]
+struct Starts {
+    by_byte: [u64; 256],
+    /// At the end of the text: the alternatives that, with what follows, can match empty.
+    at_end: u64,
 }
 
 /// A repetition of one byte class.
@@ -508,12 +519,20 @@ impl Tree {
                     };
                     return self.rep(rp, 0, pos, Some(&rest), st, depth + 1);
                 }
-                Node::Alt(branches) => {
+                Node::Alt(branches, starts) => {
                     let rest = Cont {
                         k: K::Seq(&nodes[i + 1..]),
                         next,
                     };
-                    for b in branches {
+                    let live = match (starts, hay.get(pos)) {
+                        (Some(s), Some(&b)) => s.by_byte[b as usize],
+                        (Some(s), None) => s.at_end,
+                        (None, _) => u64::MAX,
+                    };
+                    for (k, b) in branches.iter().enumerate() {
+                        if k < 64 && live >> k & 1 == 0 {
+                            continue;
+                        }
                         match self.seq(b, pos, Some(&rest), st, depth + 1) {
                             R::No => {}
                             r => return r,
@@ -996,7 +1015,7 @@ fn literal_or_optional(h: &Hir) -> bool {
 fn has_rep(nodes: &[Node]) -> bool {
     nodes.iter().any(|n| match n {
         Node::Rep(rp) => !matches!(rp.body.first(), Some(Node::Lit(_))) || has_rep(&rp.body),
-        Node::Alt(bs) => bs.iter().any(|b| has_rep(b)),
+        Node::Alt(bs, _) => bs.iter().any(|b| has_rep(b)),
         _ => false,
     })
 }
@@ -1111,6 +1130,7 @@ fn node(h: &Hir, out: &mut Vec<Node>) {
             v.iter()
                 .map(|x| nodes_of(std::slice::from_ref(x)))
                 .collect(),
+            None,
         )),
         HirKind::Repetition(r) => {
             let max = r.max.unwrap_or(u32::MAX);
@@ -1142,7 +1162,7 @@ fn node(h: &Hir, out: &mut Vec<Node>) {
                 } else {
                     (Vec::new(), body)
                 };
-                out.push(Node::Alt(vec![a, b]));
+                out.push(Node::Alt(vec![a, b], None));
             } else if first_seq(&body, &First::none()).nullable {
                 // Empty iterations: engines differ on them; not modelled.
                 out.push(Node::Unsupported);
@@ -1218,7 +1238,7 @@ fn first_node(n: &Node, region: &First) -> First {
             f.nullable = rp.min == 0;
             f
         }
-        Node::Alt(bs) => {
+        Node::Alt(bs, _) => {
             let mut f = First {
                 set: [false; 256],
                 nullable: false,
@@ -1261,6 +1281,30 @@ fn annotate(nodes: &mut [Node], follow: &First) {
     annotate_with(nodes, follow, &First::any());
 }
 
+/// The [`Starts`] of alternatives `bs` followed by `follow`, `None` beyond 64.
+fn alt_starts(bs: &[Vec<Node>], follow: &First, region: &First) -> Option<Box<Starts>> {
+    if bs.len() > 64 {
+        return None;
+    }
+    let mut s = Box::new(Starts {
+        by_byte: [0; 256],
+        at_end: 0,
+    });
+    for (k, b) in bs.iter().enumerate() {
+        let f = first_seq_in(b, follow, region);
+        let bit = 1u64 << k;
+        for (slot, &can) in s.by_byte.iter_mut().zip(f.set.iter()) {
+            if can || f.nullable {
+                *slot |= bit;
+            }
+        }
+        if f.nullable {
+            s.at_end |= bit;
+        }
+    }
+    Some(s)
+}
+
 /// Marks the runs that can only end where their class stops: every byte that can follow
 /// them (through nullable parts, out of alternatives and repetitions) is outside the class.
 /// A zero-width `$` or the end of the pattern never needs a shorter run: a shorter run ends
@@ -1272,10 +1316,11 @@ fn annotate_with(nodes: &mut [Node], follow: &First, region: &First) {
         let first = first_node(&nodes[i], region);
         match &mut nodes[i] {
             Node::Run(r) => r.atomic = (0..256).all(|b| !(r.set[b] && f.set[b])),
-            Node::Alt(bs) => {
+            Node::Alt(bs, starts) => {
                 for b in bs.iter_mut() {
                     annotate_with(b, &f, region);
                 }
+                *starts = alt_starts(bs, &f, region);
             }
             Node::Rep(rp) => {
                 let mut inner = first_seq_in(&rp.body, &First::none(), region);
@@ -1339,12 +1384,49 @@ mod tests {
         for n in nodes {
             match n {
                 Node::Run(r) => out.push(r.atomic),
-                Node::Alt(bs) => bs.iter().for_each(|b| out.extend(atomics(b))),
+                Node::Alt(bs, _) => bs.iter().for_each(|b| out.extend(atomics(b))),
                 Node::Rep(rp) => out.extend(atomics(&rp.body)),
                 _ => {}
             }
         }
         out
+    }
+
+    #[test]
+    fn an_alternative_is_tried_only_at_a_byte_it_or_what_follows_can_start_with() {
+        // (pattern, [(text, live alternatives of its first `Alt`)]); "" is the text's end.
+        type Live<'a> = &'a [(&'a [u8], u64)];
+        let cases: [(&str, Live); 4] = [
+            (
+                r"(?:ab|cd|e)x",
+                &[(b"a", 0b001), (b"c", 0b010), (b"x", 0), (b"", 0)],
+            ),
+            // An empty alternative can start with what follows the group.
+            (
+                r"(?:ab|)x",
+                &[(b"a", 0b01), (b"x", 0b10), (b"q", 0), (b"", 0)],
+            ),
+            // ... and, at the pattern's end, anywhere.
+            (r"x(?:ab|)", &[(b"a", 0b11), (b"q", 0b10), (b"", 0b10)]),
+            // Nullable inside the branch: what follows the group counts too.
+            (r"(?:a?b|c)d", &[(b"b", 0b01), (b"d", 0), (b"c", 0b10)]),
+        ];
+        for (re, want) in cases {
+            let mut nodes = nodes_of(std::slice::from_ref(&hir(re)));
+            annotate(&mut nodes, &First::end());
+            let Some(Node::Alt(_, Some(starts))) =
+                nodes.iter().find(|n| matches!(n, Node::Alt(..)))
+            else {
+                panic!("{re}: no alternation with starts");
+            };
+            for &(text, live) in want {
+                let got = match text.first() {
+                    Some(&b) => starts.by_byte[b as usize],
+                    None => starts.at_end,
+                };
+                assert_eq!(got, live, "{re} at {:?}", String::from_utf8_lossy(text));
+            }
+        }
     }
 
     #[test]
