@@ -89,6 +89,16 @@ struct Entry {
 /// Position memory of the last winning match: (char index, char before, char at).
 type Pos = (i64, Option<char>, Option<char>);
 
+/// A remembered answer of [`fast::match_common`] for template `id` and its time.
+#[derive(Debug, Clone, Copy)]
+struct FastMemo {
+    key: [u64; 3],
+    id: usize,
+    end: usize,
+    g1: (usize, usize),
+    time: Option<f64>,
+}
+
 /// Stateful date detector (fail2ban's `DateDetector`). Clone it for parallel chunks; merge
 /// hit counts with [`DateDetector::hits_by_id`].
 #[derive(Clone)]
@@ -104,6 +114,10 @@ pub struct DateDetector {
     first_unused: usize,
     conv: Converter,
     years: fast::Years,
+    /// The last answer of the hand-written matcher's common shapes, by the bytes it
+    /// depends on (see [`fast::memo_key`]): consecutive lines of a busy log mostly carry
+    /// the same second, and those lines then skip the parse and the time conversion.
+    memo: Option<FastMemo>,
     /// Searches answered by the hand-written matcher (tests check the hot path is taken).
     #[cfg(test)]
     fast_answers: u64,
@@ -411,6 +425,7 @@ impl DateDetector {
             first_unused: 0,
             conv,
             years,
+            memo: None,
             #[cfg(test)]
             fast_answers: 0,
         })
@@ -482,12 +497,29 @@ impl DateDetector {
         if let Some(entry) = self.order.get(self.last_idx) {
             let id = entry.id;
             if let Some(kind) = self.templates[id].fast {
+                let key = fast::memo_key(kind, line.as_bytes());
+                if let (Some(k), Some(m)) = (key, self.memo) {
+                    if m.key == k && m.id == id {
+                        return Some(self.fast_win(id, line, m.end, m.g1, |_| m.time));
+                    }
+                }
                 if let Some((start, end, fields)) = fast::match_common(kind, line, &self.years) {
-                    return Some(self.fast_win(id, line, end, (start, end), &fields));
+                    let g1 = (start, end);
+                    let won = self.fast_win(id, line, end, g1, |c| c.unix_time(&fields));
+                    if let Some(key) = key {
+                        self.memo = Some(FastMemo {
+                            key,
+                            id,
+                            end,
+                            g1,
+                            time: won.time,
+                        });
+                    }
+                    return Some(won);
                 }
                 match fast::match_general(kind, line, &self.years) {
                     fast::Fast::Match { end, g1, fields } => {
-                        return Some(self.fast_win(id, line, end, g1, &fields));
+                        return Some(self.fast_win(id, line, end, g1, |c| c.unix_time(&fields)));
                     }
                     fast::Fast::NoMatch => {
                         #[cfg(test)]
@@ -505,7 +537,8 @@ impl DateDetector {
 
     /// The state update and result of [`Self::detect_general`] for a match of the last
     /// winner (anchored, index `last_idx`) found by the hand-written matcher: group 0 is
-    /// `0..end` and `line[..end]` is ASCII, so byte and character indices agree.
+    /// `0..end` and `line[..end]` is ASCII, so byte and character indices agree. `time`
+    /// converts the match's fields (when group 1 is not empty).
     #[inline(always)]
     fn fast_win(
         &mut self,
@@ -513,7 +546,7 @@ impl DateDetector {
         line: &str,
         end: usize,
         g1: (usize, usize),
-        fields: &Fields,
+        time: impl FnOnce(&mut Converter) -> Option<f64>,
     ) -> DateMatch {
         #[cfg(test)]
         {
@@ -543,7 +576,7 @@ impl DateDetector {
         let time = if start == stop {
             None
         } else {
-            self.conv.unix_time(fields)
+            time(&mut self.conv)
         };
         DateMatch {
             start,

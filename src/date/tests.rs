@@ -42,6 +42,42 @@ fn asterisk_and_syslog_lines_use_the_fast_path() {
     }
 }
 
+/// A line whose first bytes equal the last fast match's (same second) reuses its answer;
+/// one that differs in any byte the answer depends on (the byte after the date, the
+/// prefix) gets its own. Each answer equals that of the same detector without the memo.
+#[test]
+fn repeated_date_text_gives_the_answer_of_a_fresh_match() {
+    for dp in [Some("{^LN-BEG}"), None] {
+        let mut d = DateDetector::new(dp, opts()).unwrap();
+        let lines = [
+            "[2024-03-10 08:15:01] NOTICE[1] chan_sip.c: a",
+            "[2024-03-10 08:15:01] VERBOSE[2] pbx.c: b",
+            "[2024-03-10 08:15:01x NOTICE[1] chan_sip.c: word after the date",
+            "[2024-03-10 08:15:01] NOTICE[1] chan_sip.c: again",
+            "[2024-03-10 08:15:01.5] NOTICE[1] chan_sip.c: fraction",
+            "[2024-03-10 08:15:01] short",
+            " [2024-03-10 08:15:01] two prefix bytes",
+            "[2024-03-10 08:15:02] NOTICE[1] chan_sip.c: next second",
+            "[2024-03-10 08:15:02] NOTICE[1] chan_sip.c: same again",
+            "Mar 10 08:15:01 host a: syslog",
+            "Mar 10 08:15:01 host b: syslog again",
+            "Mar 10 08:15:01 2024 host: a year follows",
+            "Mar 10 08:15:01 host c: syslog once more",
+        ];
+        let mut reused = 0;
+        for l in lines {
+            let mut fresh = d.clone();
+            fresh.memo = None;
+            let want = fresh.detect(l);
+            let had = d.memo;
+            let got = d.detect(l);
+            assert_eq!(got, want, "datepattern {dp:?}, line {l:?}");
+            reused += usize::from(had.is_some_and(|m| Some(m.key) == d.memo.map(|n| n.key)));
+        }
+        assert!(reused >= 4, "datepattern {dp:?}: {reused} answers reused");
+    }
+}
+
 #[test]
 fn merged_hits_follow_current_order() {
     let mut a = DateDetector::new(Some("{^LN-BEG}"), opts()).unwrap();
