@@ -13,6 +13,7 @@
 //! Empty lines and lines starting with `#` are skipped as fail2ban-regex does, but counted.
 
 pub mod files;
+mod lines;
 pub mod prefilter;
 pub mod tally;
 
@@ -146,6 +147,7 @@ impl Scanner {
         let (mut block, mut block_end) = (0usize, 0usize);
         let mut valid: Option<&str> = None;
         let mut next_hit: Vec<usize> = vec![0; self.groups.len()];
+        let mut newlines = lines::Newlines::new(data);
         while pos < data.len() {
             if pos >= block_end {
                 (block, block_end) = (pos, chunk_end(data, pos, BLOCK));
@@ -161,7 +163,7 @@ impl Scanner {
                 }
             }
             let start = pos;
-            let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+            let end = newlines.next_from(pos).unwrap_or(data.len());
             let mut stop = end;
             pos = end + 1;
             lineno += 1;
