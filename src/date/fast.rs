@@ -218,14 +218,9 @@ pub(crate) fn memo_key(kind: FastKind, s: &[u8]) -> Option<[u64; 3]> {
             FastKind::IsoLineBegin => 20,
             FastKind::SyslogLineBegin => 17,
         };
-    Some(std::array::from_fn(|i| {
-        let x = le64(w, 8 * i);
-        match n.saturating_sub(8 * i) {
-            0 => 0,
-            k if k >= 8 => x,
-            k => x & ((1u64 << (8 * k)) - 1),
-        }
-    }))
+    // 17 <= n <= 22: the first two words are whole, the third keeps n - 16 bytes.
+    let keep = (1u64 << (8 * (n - 16))) - 1;
+    Some([le64(w, 0), le64(w, 8), le64(w, 16) & keep])
 }
 
 /// The full hand-written matcher (all shapes).
