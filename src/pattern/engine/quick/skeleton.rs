@@ -119,6 +119,10 @@ struct Rep {
     min: u32,
     max: u32,
     greedy: bool,
+    /// The body matches in at most one way from a given place (literals, single bytes,
+    /// atomic runs, `\b`, `$`; set by [`annotate_with`]): [`Tree::rep_simple`] walks its
+    /// iterations in a loop instead of a frame per iteration.
+    simple: bool,
 }
 
 /// What can start a node or sequence.
@@ -517,6 +521,9 @@ impl Tree {
                         k: K::Seq(&nodes[i + 1..]),
                         next,
                     };
+                    if rp.simple {
+                        return self.rep_simple(rp, pos, Some(&rest), st, depth + 1);
+                    }
                     return self.rep(rp, 0, pos, Some(&rest), st, depth + 1);
                 }
                 Node::Alt(branches, starts) => {
@@ -604,6 +611,48 @@ impl Tree {
             };
             if r != R::No {
                 return r;
+            }
+        }
+        R::No
+    }
+
+    /// [`Tree::rep`] of a [`Rep::simple`] repetition: the body matches one way or not at
+    /// all, so the places where 0, 1, 2, ... iterations end are found in a loop, and what
+    /// follows is tried from them in the order the backtracking search would (most
+    /// iterations first when greedy). Same result, without a frame per iteration (a
+    /// `SecurityEvent` line has a dozen `,Name="value"` fields).
+    fn rep_simple(
+        &self,
+        rp: &Rep,
+        pos: usize,
+        next: Option<&Cont<'_>>,
+        st: &mut St,
+        depth: u32,
+    ) -> R {
+        let mut ends: smallvec::SmallVec<[usize; 32]> = smallvec::smallvec![pos];
+        while ends.len() <= rp.max as usize {
+            let at = ends[ends.len() - 1];
+            match simple_end(&rp.body, at, st) {
+                Ok(Some(end)) => ends.push(end),
+                Ok(None) => break,
+                Err(()) => return R::Unknown,
+            }
+        }
+        let counts = rp.min as usize..ends.len();
+        let try_from = |k: usize, st: &mut St| self.cont(next, ends[k], st, depth);
+        if rp.greedy {
+            for k in counts.rev() {
+                match try_from(k, st) {
+                    R::No => {}
+                    r => return r,
+                }
+            }
+        } else {
+            for k in counts {
+                match try_from(k, st) {
+                    R::No => {}
+                    r => return r,
+                }
             }
         }
         R::No
@@ -794,6 +843,53 @@ impl Stops {
 
 /// How many bytes from the start of `s` belong to `r`'s class, at most `r.max`.
 #[inline]
+/// Where the body of a [`Rep::simple`] repetition ends when it matches at `pos` (it can
+/// match in one way only), `Ok(None)` when it does not, `Err` when the step budget runs out.
+fn simple_end(body: &[Node], mut pos: usize, st: &mut St) -> Result<Option<usize>, ()> {
+    let hay = st.hay;
+    for n in body {
+        if st.budget == 0 {
+            return Err(());
+        }
+        st.budget -= 1;
+        match n {
+            Node::Lit(l) => {
+                if !hay.get(pos..).is_some_and(|h| has_prefix(h, l)) {
+                    return Ok(None);
+                }
+                pos += l.len();
+            }
+            Node::One(s) => match hay.get(pos) {
+                Some(&b) if s[b as usize] => pos += 1,
+                _ => return Ok(None),
+            },
+            Node::Run(r) => {
+                let avail = run_len(r, &hay[pos..]);
+                if avail < r.min as usize || r.except.as_deref() == Some(&hay[pos..pos + avail]) {
+                    return Ok(None);
+                }
+                pos += avail;
+            }
+            Node::End => {
+                if pos != hay.len() && hay[pos] != b'\n' {
+                    return Ok(None);
+                }
+            }
+            Node::WordB(neg) => {
+                let word =
+                    |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+                if (word(pos.checked_sub(1).and_then(|i| hay.get(i))) != word(hay.get(pos))) == *neg
+                {
+                    return Ok(None);
+                }
+            }
+            // Not in a simple body.
+            _ => return Err(()),
+        }
+    }
+    Ok(Some(pos))
+}
+
 fn run_len(r: &Run, s: &[u8]) -> usize {
     let lim = s.len().min(r.max as usize);
     let s = &s[..lim];
@@ -1172,6 +1268,7 @@ fn node(h: &Hir, out: &mut Vec<Node>) {
                     min: r.min,
                     max,
                     greedy: r.greedy,
+                    simple: false,
                 })));
             }
         }
@@ -1327,6 +1424,11 @@ fn annotate_with(nodes: &mut [Node], follow: &First, region: &First) {
                 inner.nullable = false;
                 inner.union(&f);
                 annotate_with(&mut rp.body, &inner, region);
+                rp.simple = rp.body.iter().all(|n| match n {
+                    Node::Lit(_) | Node::One(_) | Node::WordB(_) | Node::End => true,
+                    Node::Run(r) => r.atomic,
+                    _ => false,
+                });
             }
             _ => {}
         }
@@ -1425,6 +1527,87 @@ mod tests {
                     None => starts.at_end,
                 };
                 assert_eq!(got, live, "{re} at {:?}", String::from_utf8_lossy(text));
+            }
+        }
+    }
+
+    /// A repetition whose body matches one way is searched in a loop ([`Tree::rep_simple`])
+    /// with the result of the frame-per-iteration search: the same success, ending at the
+    /// same place, greedy or lazy, bounded or not.
+    #[test]
+    fn a_simple_repetition_is_searched_like_any_other() {
+        fn set_simple(nodes: &mut [Node], on: bool, seen: &mut usize) {
+            for n in nodes {
+                match n {
+                    Node::Rep(rp) => {
+                        if on {
+                            *seen += usize::from(rp.simple);
+                        } else {
+                            rp.simple = false;
+                        }
+                        set_simple(&mut rp.body, on, seen);
+                    }
+                    Node::Alt(bs, _) => bs.iter_mut().for_each(|b| set_simple(b, on, seen)),
+                    _ => {}
+                }
+            }
+        }
+        let pats = [
+            r#"(?:,\w+="[^"]*")*,r="\d+"(?:,\w+="[^"]*")*(?m:$)"#,
+            r#"(?:,\w+="[^"]*")*?,r="\d+""#,
+            r"(?:ab){2,3}a",
+            r"(?:a\d)+?a1",
+            r"x(?:,\d+)*,",
+        ];
+        let hays = [
+            r#",a="1",b="2",r="3",c="4""#,
+            r#",r="1",r="2""#,
+            r#",a="1",r="x",r="5",b="""#,
+            ",a=\"1\",b",
+            "ababa",
+            "abababa",
+            "ababababa",
+            "a1a2a1a1",
+            "a2a1",
+            "x,1,2,3,",
+            "x,1,2,3",
+            "x,",
+            "",
+        ];
+        for re in pats {
+            let mut nodes = nodes_of(std::slice::from_ref(&hir(re)));
+            annotate(&mut nodes, &First::end());
+            let mut seen = 0;
+            set_simple(&mut nodes, true, &mut seen);
+            assert!(seen > 0, "{re}: no simple repetition");
+            let mut plain = nodes_of(std::slice::from_ref(&hir(re)));
+            annotate(&mut plain, &First::end());
+            set_simple(&mut plain, false, &mut 0);
+            let search = |nodes: Vec<Node>, hay: &[u8]| {
+                let t = Tree {
+                    prefix: Box::new([]),
+                    nodes,
+                    region: None,
+                };
+                let mut st = St {
+                    hay,
+                    raw_names: false,
+                    budget: 10_000,
+                    term: Term::Any,
+                    region: (0, 0),
+                    end: 0,
+                    found: None,
+                    cache: None,
+                };
+                let r = t.seq(&t.nodes, 0, None, &mut st, 0);
+                (r, (r == R::Yes).then_some(st.end), t.nodes)
+            };
+            let (mut a, mut b) = (nodes, plain);
+            for hay in hays {
+                let (ra, ea, na) = search(a, hay.as_bytes());
+                let (rb, eb, nb) = search(b, hay.as_bytes());
+                assert_eq!((ra, ea), (rb, eb), "{re} on {hay:?}");
+                (a, b) = (na, nb);
             }
         }
     }
