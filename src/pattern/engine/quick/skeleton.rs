@@ -463,33 +463,28 @@ impl Tree {
             }
             st.budget -= 1;
             match n {
-                Node::Lit(l) => {
-                    // The first byte alone rules most places out, without a memcmp call.
-                    if !hay.get(pos..).is_some_and(|h| has_prefix(h, l)) {
-                        return R::No;
-                    }
-                    pos += l.len();
-                }
-                Node::One(s) => match hay.get(pos) {
-                    Some(&b) if s[b as usize] => pos += 1,
-                    _ => return R::No,
+                Node::Lit(l) => match lit_end(l, hay, pos) {
+                    Some(e) => pos = e,
+                    None => return R::No,
+                },
+                Node::One(s) => match one_end(s, hay, pos) {
+                    Some(e) => pos = e,
+                    None => return R::No,
                 },
                 Node::Run(r) => {
+                    if r.atomic {
+                        match atomic_run_end(r, hay, pos) {
+                            Some(e) => pos = e,
+                            None => return R::No,
+                        }
+                        continue;
+                    }
                     let avail = run_len(r, &hay[pos..]);
                     if avail < r.min as usize {
                         return R::No;
                     }
-                    if let Some(w) = &r.except {
-                        if !r.atomic {
-                            return R::Unknown;
-                        }
-                        if hay[pos..pos + avail] == **w {
-                            return R::No;
-                        }
-                    }
-                    if r.atomic {
-                        pos += avail;
-                        continue;
+                    if r.except.is_some() {
+                        return R::Unknown;
                     }
                     let rest = Cont {
                         k: K::Seq(&nodes[i + 1..]),
@@ -548,16 +543,12 @@ impl Tree {
                     return R::No;
                 }
                 Node::End => {
-                    if pos != hay.len() && hay[pos] != b'\n' {
+                    if !at_end(hay, pos) {
                         return R::No;
                     }
                 }
                 Node::WordB(neg) => {
-                    let word =
-                        |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
-                    let at =
-                        word(pos.checked_sub(1).and_then(|i| hay.get(i))) != word(hay.get(pos));
-                    if at == *neg {
+                    if !at_word_boundary(hay, pos, *neg) {
                         return R::No;
                     }
                 }
@@ -852,42 +843,62 @@ fn simple_end(body: &[Node], mut pos: usize, st: &mut St) -> Result<Option<usize
             return Err(());
         }
         st.budget -= 1;
-        match n {
-            Node::Lit(l) => {
-                if !hay.get(pos..).is_some_and(|h| has_prefix(h, l)) {
-                    return Ok(None);
-                }
-                pos += l.len();
-            }
-            Node::One(s) => match hay.get(pos) {
-                Some(&b) if s[b as usize] => pos += 1,
-                _ => return Ok(None),
-            },
-            Node::Run(r) => {
-                let avail = run_len(r, &hay[pos..]);
-                if avail < r.min as usize || r.except.as_deref() == Some(&hay[pos..pos + avail]) {
-                    return Ok(None);
-                }
-                pos += avail;
-            }
-            Node::End => {
-                if pos != hay.len() && hay[pos] != b'\n' {
-                    return Ok(None);
-                }
-            }
-            Node::WordB(neg) => {
-                let word =
-                    |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
-                if (word(pos.checked_sub(1).and_then(|i| hay.get(i))) != word(hay.get(pos))) == *neg
-                {
-                    return Ok(None);
-                }
-            }
+        let end = match n {
+            Node::Lit(l) => lit_end(l, hay, pos),
+            Node::One(s) => one_end(s, hay, pos),
+            Node::Run(r) if r.atomic => atomic_run_end(r, hay, pos),
+            Node::End => at_end(hay, pos).then_some(pos),
+            Node::WordB(neg) => at_word_boundary(hay, pos, *neg).then_some(pos),
             // Not in a simple body.
             _ => return Err(()),
+        };
+        match end {
+            Some(e) => pos = e,
+            None => return Ok(None),
         }
     }
     Ok(Some(pos))
+}
+
+// The nodes that match in at most one way, shared by `Tree::seq` and `simple_end`: where
+// each ends when it matches at `pos`.
+
+#[inline]
+fn lit_end(l: &[u8], hay: &[u8], pos: usize) -> Option<usize> {
+    // The first byte alone rules most places out, without a memcmp call.
+    hay.get(pos..)
+        .is_some_and(|h| has_prefix(h, l))
+        .then_some(pos + l.len())
+}
+
+#[inline]
+fn one_end(s: &Set, hay: &[u8], pos: usize) -> Option<usize> {
+    hay.get(pos)
+        .is_some_and(|&b| s[b as usize])
+        .then_some(pos + 1)
+}
+
+/// An atomic run takes all of its class; it fails when that is shorter than its minimum or
+/// is its except word.
+#[inline(always)]
+fn atomic_run_end(r: &Run, hay: &[u8], pos: usize) -> Option<usize> {
+    let avail = run_len(r, &hay[pos..]);
+    let taken = &hay[pos..pos + avail];
+    (avail >= r.min as usize && r.except.as_deref() != Some(taken)).then_some(pos + avail)
+}
+
+/// `$` as the quick path sees it: the end, or before the line's `\n`.
+#[inline]
+fn at_end(hay: &[u8], pos: usize) -> bool {
+    pos == hay.len() || hay[pos] == b'\n'
+}
+
+/// An ASCII `\b` (or `\B` when `neg`) at `pos`; the text before the haystack does not
+/// count.
+#[inline]
+fn at_word_boundary(hay: &[u8], pos: usize, neg: bool) -> bool {
+    let word = |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+    (word(pos.checked_sub(1).and_then(|i| hay.get(i))) != word(hay.get(pos))) != neg
 }
 
 fn run_len(r: &Run, s: &[u8]) -> usize {
