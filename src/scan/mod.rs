@@ -146,12 +146,22 @@ impl Scanner {
         // otherwise line by line.
         let (mut block, mut block_end) = (0usize, 0usize);
         let mut valid: Option<&str> = None;
+        let mut ascii = false;
         let mut next_hit: Vec<usize> = vec![0; self.groups.len()];
         let mut newlines = lines::Newlines::new(data);
         while pos < data.len() {
             if pos >= block_end {
                 (block, block_end) = (pos, chunk_end(data, pos, BLOCK));
-                valid = simdutf8::basic::from_utf8(&data[block..block_end]).ok();
+                // Logs are almost always ASCII: one SIMD test of the block then stands for
+                // the UTF-8 validation and for the quick path's per-line ASCII test.
+                let bytes = &data[block..block_end];
+                ascii = bytes.is_ascii();
+                valid = if ascii {
+                    // SAFETY: ASCII bytes are valid UTF-8.
+                    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+                } else {
+                    simdutf8::basic::from_utf8(bytes).ok()
+                };
                 for (hit, g) in next_hit.iter_mut().zip(&self.groups) {
                     *hit = match valid {
                         Some(_) => g
@@ -233,7 +243,9 @@ impl Scanner {
                     line: lineno,
                 };
                 if let (Some(plan), Some(qc)) = (&g.quick, w.quick[gi].as_mut()) {
-                    if plan.classify(qc, &w.text) == Quick::Done {
+                    // An ASCII block has ASCII lines; otherwise the quick path tests the line.
+                    let line_ascii = ascii || w.text.is_ascii();
+                    if plan.classify_ascii(qc, &w.text, line_ascii) == Quick::Done {
                         for h in &qc.hits {
                             let ip = normalised(&mut w.ip, &w.text[h.start..h.end], h.kind);
                             failed = true;

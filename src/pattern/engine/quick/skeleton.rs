@@ -85,6 +85,10 @@ struct Starts {
     by_byte: [u64; 256],
     /// At the end of the text: the alternatives that, with what follows, can match empty.
     at_end: u64,
+    /// The alternatives that match in at most one way (see [`one_way`]): when every live
+    /// alternative is one of them, [`Tree::seq`] walks each in a loop instead of a frame,
+    /// and with a single live one (an optional part, most of the time) it just goes on.
+    one_way: u64,
 }
 
 /// A repetition of one byte class.
@@ -522,14 +526,49 @@ impl Tree {
                     return self.rep(rp, 0, pos, Some(&rest), st, depth + 1);
                 }
                 Node::Alt(branches, starts) => {
-                    let rest = Cont {
-                        k: K::Seq(&nodes[i + 1..]),
-                        next,
-                    };
                     let live = match (starts, hay.get(pos)) {
                         (Some(s), Some(&b)) => s.by_byte[b as usize],
                         (Some(s), None) => s.at_end,
                         (None, _) => u64::MAX,
+                    };
+                    if let Some(s) = starts {
+                        if live & !s.one_way == 0 {
+                            // One way through each live branch: a single one is this
+                            // node (go on from its end); several are tried in order, with
+                            // a frame for what follows only.
+                            if live & live.wrapping_sub(1) == 0 {
+                                if live == 0 {
+                                    return R::No;
+                                }
+                                let b = &branches[live.trailing_zeros() as usize];
+                                match simple_end(b, pos, st) {
+                                    Ok(Some(e)) => pos = e,
+                                    Ok(None) => return R::No,
+                                    Err(()) => return R::Unknown,
+                                }
+                                continue;
+                            }
+                            let mut left = live;
+                            while left != 0 {
+                                let b = &branches[left.trailing_zeros() as usize];
+                                left &= left - 1;
+                                match simple_end(b, pos, st) {
+                                    Ok(Some(e)) => {
+                                        match self.seq(&nodes[i + 1..], e, next, st, depth + 1) {
+                                            R::No => {}
+                                            r => return r,
+                                        }
+                                    }
+                                    Ok(None) => {}
+                                    Err(()) => return R::Unknown,
+                                }
+                            }
+                            return R::No;
+                        }
+                    }
+                    let rest = Cont {
+                        k: K::Seq(&nodes[i + 1..]),
+                        next,
                     };
                     for (k, b) in branches.iter().enumerate() {
                         if k < 64 && live >> k & 1 == 0 {
@@ -1397,6 +1436,7 @@ fn alt_starts(bs: &[Vec<Node>], follow: &First, region: &First) -> Option<Box<St
     let mut s = Box::new(Starts {
         by_byte: [0; 256],
         at_end: 0,
+        one_way: 0,
     });
     for (k, b) in bs.iter().enumerate() {
         let f = first_seq_in(b, follow, region);
@@ -1409,6 +1449,9 @@ fn alt_starts(bs: &[Vec<Node>], follow: &First, region: &First) -> Option<Box<St
         if f.nullable {
             s.at_end |= bit;
         }
+        if one_way(b) {
+            s.one_way |= bit;
+        }
     }
     Some(s)
 }
@@ -1418,6 +1461,17 @@ fn alt_starts(bs: &[Vec<Node>], follow: &First, region: &First) -> Option<Box<St
 /// A zero-width `$` or the end of the pattern never needs a shorter run: a shorter run ends
 /// on a byte of the class, which is `\n` only at the line's end, where the longest run
 /// satisfies `$` as well.
+/// `nodes` match in at most one way from a given place (what [`simple_end`] walks):
+/// literals, single bytes, atomic runs, `\b` and `$`. Only meaningful once the runs'
+/// `atomic` flags are set.
+fn one_way(nodes: &[Node]) -> bool {
+    nodes.iter().all(|n| match n {
+        Node::Lit(_) | Node::One(_) | Node::WordB(_) | Node::End => true,
+        Node::Run(r) => r.atomic,
+        _ => false,
+    })
+}
+
 fn annotate_with(nodes: &mut [Node], follow: &First, region: &First) {
     let mut f = follow.clone();
     for i in (0..nodes.len()).rev() {
@@ -1435,11 +1489,7 @@ fn annotate_with(nodes: &mut [Node], follow: &First, region: &First) {
                 inner.nullable = false;
                 inner.union(&f);
                 annotate_with(&mut rp.body, &inner, region);
-                rp.simple = rp.body.iter().all(|n| match n {
-                    Node::Lit(_) | Node::One(_) | Node::WordB(_) | Node::End => true,
-                    Node::Run(r) => r.atomic,
-                    _ => false,
-                });
+                rp.simple = one_way(&rp.body);
             }
             _ => {}
         }
@@ -1594,6 +1644,91 @@ mod tests {
             let mut plain = nodes_of(std::slice::from_ref(&hir(re)));
             annotate(&mut plain, &First::end());
             set_simple(&mut plain, false, &mut 0);
+            let search = |nodes: Vec<Node>, hay: &[u8]| {
+                let t = Tree {
+                    prefix: Box::new([]),
+                    nodes,
+                    region: None,
+                };
+                let mut st = St {
+                    hay,
+                    raw_names: false,
+                    budget: 10_000,
+                    term: Term::Any,
+                    region: (0, 0),
+                    end: 0,
+                    found: None,
+                    cache: None,
+                };
+                let r = t.seq(&t.nodes, 0, None, &mut st, 0);
+                (r, (r == R::Yes).then_some(st.end), t.nodes)
+            };
+            let (mut a, mut b) = (nodes, plain);
+            for hay in hays {
+                let (ra, ea, na) = search(a, hay.as_bytes());
+                let (rb, eb, nb) = search(b, hay.as_bytes());
+                assert_eq!((ra, ea), (rb, eb), "{re} on {hay:?}");
+                (a, b) = (na, nb);
+            }
+        }
+    }
+
+    #[test]
+    fn one_way_alternatives_are_searched_like_any_other() {
+        /// Counts the alternatives with one-way branches (`on`), or clears their flags.
+        fn set_one_way(nodes: &mut [Node], on: bool, seen: &mut usize) {
+            for n in nodes {
+                match n {
+                    Node::Rep(rp) => set_one_way(&mut rp.body, on, seen),
+                    Node::Alt(bs, starts) => {
+                        if let Some(s) = starts {
+                            if on {
+                                *seen += s.one_way.count_ones() as usize;
+                            } else {
+                                s.one_way = 0;
+                            }
+                        }
+                        bs.iter_mut().for_each(|b| set_one_way(b, on, seen));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let pats = [
+            r"a(?::\d+)?' - (?:Wrong|Wrong password|No peer|Not local)(?m:$)",
+            r"(?:ab|a)b?c",
+            r"(?:x|xy|)y\d",
+            r"(?:Failed|Error) to (?:auth\b|authenticate)\s*(?m:$)",
+            r"(?:,\w+)*?(?:,z|,zz)z",
+        ];
+        let hays = [
+            "a:12' - Wrong password",
+            "a' - Wrong",
+            "a:' - Wrong",
+            "a:1' - Not local",
+            "a' - No peer!",
+            "abc",
+            "abbc",
+            "ac",
+            "xyy1",
+            "xy1",
+            "y1",
+            "Failed to authenticate  ",
+            "Error to auth",
+            "Error to authx",
+            ",a,b,zz",
+            ",zzz",
+            "",
+        ];
+        for re in pats {
+            let mut nodes = nodes_of(std::slice::from_ref(&hir(re)));
+            annotate(&mut nodes, &First::end());
+            let mut seen = 0;
+            set_one_way(&mut nodes, true, &mut seen);
+            assert!(seen > 0, "{re}: no one-way alternative");
+            let mut plain = nodes_of(std::slice::from_ref(&hir(re)));
+            annotate(&mut plain, &First::end());
+            set_one_way(&mut plain, false, &mut 0);
             let search = |nodes: Vec<Node>, hay: &[u8]| {
                 let t = Tree {
                     prefix: Box::new([]),
