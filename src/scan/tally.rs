@@ -853,29 +853,28 @@ fn ip4_digits(v: u32) -> ([u8; 16], usize) {
 /// exactly from the value; `None` otherwise (`01.2.3.4` is a different ID than `1.2.3.4`).
 #[inline]
 fn canonical_ip4(ip: &[u8]) -> Option<u32> {
+    // One pass over the bytes (this runs for every failure): octets of 1-3 digits without
+    // a leading zero, at most 255, separated by exactly three dots.
     if ip.len() < 7 || ip.len() > 15 {
         return None;
     }
-    let mut v = 0u32;
-    let mut parts = ip.split(|&b| b == b'.');
-    for _ in 0..4 {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
-            return None;
-        }
-        let mut octet = 0u32;
-        for &b in p {
-            if !b.is_ascii_digit() {
+    let (mut v, mut octet, mut digits, mut dots) = (0u32, 0u32, 0u32, 0u32);
+    for &b in ip {
+        if b == b'.' {
+            if digits == 0 || octet > 255 {
                 return None;
             }
-            octet = octet * 10 + u32::from(b - b'0');
+            (v, octet, digits, dots) = (v << 8 | octet, 0, 0, dots + 1);
+            continue;
         }
-        if octet > 255 {
+        let d = b.wrapping_sub(b'0');
+        // A digit after a leading zero, or a fourth digit.
+        if d > 9 || (digits > 0 && octet == 0) || digits == 3 {
             return None;
         }
-        v = v << 8 | octet;
+        (octet, digits) = (octet * 10 + u32::from(d), digits + 1);
     }
-    parts.next().is_none().then_some(v)
+    (dots == 3 && digits > 0 && octet <= 255).then_some(v << 8 | octet)
 }
 
 #[cfg(test)]
@@ -1067,6 +1066,54 @@ mod tests {
 
     /// Only the one text `Ipv4Addr` prints is keyed by value, so the text comes back as
     /// it was read.
+    #[test]
+    fn canonical_ip4_is_the_canonical_dotted_quad() {
+        // Dotted texts of 3-5 parts, each 0-2 pieces from a small alphabet (so leading
+        // zeros, long octets, 256 and empty parts all occur): the accepted ones are exactly
+        // those that parse and print back unchanged.
+        let pieces = [
+            b"0" as &[u8],
+            b"1",
+            b"2",
+            b"5",
+            b"9",
+            b"25",
+            b"55",
+            b"256",
+            b"00",
+            b"x",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let mut accepted = 0;
+        for _ in 0..100_000 {
+            let parts = 3 + next(3);
+            let mut s = Vec::new();
+            for p in 0..parts {
+                if p > 0 {
+                    s.push(b'.');
+                }
+                for _ in 0..=next(2) + usize::from(next(8) == 0) {
+                    s.extend_from_slice(pieces[next(pieces.len())]);
+                }
+            }
+            let text = String::from_utf8(s).unwrap();
+            let want = text
+                .parse::<std::net::Ipv4Addr>()
+                .ok()
+                .filter(|a| a.to_string() == text)
+                .map(u32::from);
+            accepted += usize::from(want.is_some());
+            assert_eq!(canonical_ip4(text.as_bytes()), want, "{text:?}");
+        }
+        assert!(accepted > 1_000, "{accepted}");
+    }
+
     #[test]
     fn canonical_ip4_round_trips() {
         for ip in [
