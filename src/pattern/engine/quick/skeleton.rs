@@ -328,7 +328,8 @@ impl Skeleton {
         }
     }
 
-    /// Decides `hay` (a prefregex content, or the line, plus `"\n"`; ASCII).
+    /// Decides `hay` (a prefregex content, or the line, plus `"\n"`; ASCII). A tree is
+    /// searched only when `hay` starts with its prefix.
     /// `raw_names`: a `dns` capture is an ID as written (else the engine resolves it).
     pub(super) fn classify(&self, c: &mut SkelCache, hay: &[u8], raw_names: bool) -> Verdict {
         let mut live = match (&self.first, hay.first()) {
@@ -445,7 +446,16 @@ impl Tree {
             found: None,
             cache: Some(pc),
         };
-        let r = self.seq(&self.nodes, 0, None, &mut st, 0);
+        // The caller has matched the prefix ([`Skeleton::classify`]): when it is the first
+        // node, the search starts after it.
+        let (nodes, pos) = match self.nodes.first() {
+            Some(Node::Lit(l)) if !l.is_empty() && **l == *self.prefix => {
+                (&self.nodes[1..], l.len())
+            }
+            _ => (&self.nodes[..], 0),
+        };
+        debug_assert!(has_prefix(hay, &self.prefix));
+        let r = self.seq(nodes, pos, None, &mut st, 0);
         (r, st.found)
     }
 
