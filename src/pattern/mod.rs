@@ -20,23 +20,37 @@ mod difftest;
 #[cfg(test)]
 pub(crate) mod testdata;
 
-/// `hay.starts_with(p)`, compared 8 bytes at a time in line: the texts compared on the
-/// hot path (literals of a failregex, what precedes a date) are short and most comparisons
-/// fail early, where a `memcmp` call per comparison showed in profiles.
+/// `hay.starts_with(p)`, compared in line a word at a time: the texts compared on the hot
+/// path (literals of a failregex, what precedes a date) are short and most comparisons fail
+/// early, where a `memcmp` call per comparison showed in profiles. The last word overlaps
+/// the one before it instead of finishing byte by byte: a 14-byte literal is two loads.
 #[inline]
 pub(crate) fn has_prefix(hay: &[u8], p: &[u8]) -> bool {
-    let Some(h) = hay.get(..p.len()) else {
+    let n = p.len();
+    let Some(h) = hay.get(..n) else {
         return false;
     };
-    let mut a = h.chunks_exact(8);
-    let mut b = p.chunks_exact(8);
-    for (x, y) in a.by_ref().zip(b.by_ref()) {
-        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-        if word(x) != word(y) {
-            return false;
-        }
+    fn word(s: &[u8], i: usize) -> u64 {
+        u64::from_le_bytes(s[i..i + 8].try_into().unwrap_or([0; 8]))
     }
-    a.remainder().iter().zip(b.remainder()).all(|(x, y)| x == y)
+    fn half(s: &[u8], i: usize) -> u32 {
+        u32::from_le_bytes(s[i..i + 4].try_into().unwrap_or([0; 4]))
+    }
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word(h, i) != word(p, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word(h, n - 8) == word(p, n - 8)
+    } else if n >= 4 {
+        half(h, 0) == half(p, 0) && half(h, n - 4) == half(p, n - 4)
+    } else {
+        // Byte by byte: a slice compare here is a `memcmp` call.
+        h.iter().zip(p).all(|(a, b)| a == b)
+    }
 }
 
 pub use engine::quick::{AddrKind, Quick, QuickCache, QuickHit, QuickPlan};

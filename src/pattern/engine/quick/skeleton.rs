@@ -933,7 +933,13 @@ fn one_end(s: &Set, hay: &[u8], pos: usize) -> Option<usize> {
 fn atomic_run_end(r: &Run, hay: &[u8], pos: usize) -> Option<usize> {
     let avail = run_len(r, &hay[pos..]);
     let taken = &hay[pos..pos + avail];
-    (avail >= r.min as usize && r.except.as_deref() != Some(taken)).then_some(pos + avail)
+    // The except word compared in line (a slice compare is a `memcmp` call per field of a
+    // `SecurityEvent` line).
+    let is_except = r
+        .except
+        .as_deref()
+        .is_some_and(|w| w.len() == taken.len() && has_prefix(taken, w));
+    (avail >= r.min as usize && !is_except).then_some(pos + avail)
 }
 
 /// `$` as the quick path sees it: the end, or before the line's `\n`.
@@ -1792,7 +1798,7 @@ mod tests {
     fn has_prefix_is_starts_with() {
         let hay = b"Registration from '<sip:100@x>' failed";
         for n in 0..=hay.len() {
-            for flip in [None, Some(0), Some(n.saturating_sub(1)), Some(n / 2)] {
+            for flip in [None].into_iter().chain((0..n).map(Some)) {
                 let mut p = hay[..n].to_vec();
                 if let Some(i) = flip.filter(|&i| i < n) {
                     p[i] ^= 0x20;
