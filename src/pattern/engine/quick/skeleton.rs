@@ -208,6 +208,9 @@ struct Tree {
     prefix: Box<[u8]>,
     nodes: Vec<Node>,
     region: Option<Region>,
+    /// The first node is `prefix` (a literal the caller has matched): the search starts
+    /// after it.
+    skip_prefix: bool,
 }
 
 #[derive(Debug)]
@@ -446,15 +449,13 @@ impl Tree {
             found: None,
             cache: Some(pc),
         };
-        // The caller has matched the prefix ([`Skeleton::classify`]): when it is the first
-        // node, the search starts after it.
-        let (nodes, pos) = match self.nodes.first() {
-            Some(Node::Lit(l)) if !l.is_empty() && **l == *self.prefix => {
-                (&self.nodes[1..], l.len())
-            }
-            _ => (&self.nodes[..], 0),
-        };
+        // The caller has matched the prefix ([`Skeleton::classify`]).
         debug_assert!(has_prefix(hay, &self.prefix));
+        let (nodes, pos) = if self.skip_prefix {
+            (&self.nodes[1..], self.prefix.len())
+        } else {
+            (&self.nodes[..], 0)
+        };
         let r = self.seq(nodes, pos, None, &mut st, 0);
         (r, st.found)
     }
@@ -1155,10 +1156,14 @@ fn tree(hir: &Hir, [ip4, ip6, dns]: [Option<usize>; 3]) -> Option<Tree> {
             nullable: false,
         }
     };
+    let prefix = literal_prefix(hir);
+    let skip_prefix =
+        matches!(nodes.first(), Some(Node::Lit(l)) if !l.is_empty() && **l == *prefix);
     let mut t = Tree {
-        prefix: literal_prefix(hir),
+        prefix,
         nodes,
         region: Some(region),
+        skip_prefix,
     };
     annotate_with(&mut t.nodes, &First::end(), &region_first);
     Some(t)
@@ -1667,6 +1672,7 @@ mod tests {
                     prefix: Box::new([]),
                     nodes,
                     region: None,
+                    skip_prefix: false,
                 };
                 let mut st = St {
                     hay,
@@ -1752,6 +1758,7 @@ mod tests {
                     prefix: Box::new([]),
                     nodes,
                     region: None,
+                    skip_prefix: false,
                 };
                 let mut st = St {
                     hay,
