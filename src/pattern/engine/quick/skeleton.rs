@@ -1618,6 +1618,54 @@ mod tests {
     /// A repetition whose body matches one way is searched in a loop ([`Tree::rep_simple`])
     /// with the result of the frame-per-iteration search: the same success, ending at the
     /// same place, greedy or lazy, bounded or not.
+    /// For each pattern: the search with the shortcut that `set` turns on (it must find
+    /// one) and the search with it turned off have the same outcome and end on every text.
+    fn searched_like_without(
+        pats: &[&str],
+        hays: &[&str],
+        set: fn(&mut [Node], bool, &mut usize),
+        what: &str,
+    ) {
+        let search = |nodes: Vec<Node>, hay: &[u8]| {
+            let t = Tree {
+                prefix: Box::new([]),
+                nodes,
+                region: None,
+                skip_prefix: false,
+            };
+            let mut st = St {
+                hay,
+                raw_names: false,
+                budget: 10_000,
+                term: Term::Any,
+                region: (0, 0),
+                end: 0,
+                found: None,
+                cache: None,
+            };
+            let r = t.seq(&t.nodes, 0, None, &mut st, 0);
+            (r, (r == R::Yes).then_some(st.end), t.nodes)
+        };
+        for re in pats {
+            let annotated = || {
+                let mut nodes = nodes_of(std::slice::from_ref(&hir(re)));
+                annotate(&mut nodes, &First::end());
+                nodes
+            };
+            let (mut a, mut b) = (annotated(), annotated());
+            let mut seen = 0;
+            set(&mut a, true, &mut seen);
+            assert!(seen > 0, "{re}: no {what}");
+            set(&mut b, false, &mut 0);
+            for hay in hays {
+                let (ra, ea, na) = search(a, hay.as_bytes());
+                let (rb, eb, nb) = search(b, hay.as_bytes());
+                assert_eq!((ra, ea), (rb, eb), "{re} on {hay:?}");
+                (a, b) = (na, nb);
+            }
+        }
+    }
+
     #[test]
     fn a_simple_repetition_is_searched_like_any_other() {
         fn set_simple(nodes: &mut [Node], on: bool, seen: &mut usize) {
@@ -1658,43 +1706,7 @@ mod tests {
             "x,",
             "",
         ];
-        for re in pats {
-            let mut nodes = nodes_of(std::slice::from_ref(&hir(re)));
-            annotate(&mut nodes, &First::end());
-            let mut seen = 0;
-            set_simple(&mut nodes, true, &mut seen);
-            assert!(seen > 0, "{re}: no simple repetition");
-            let mut plain = nodes_of(std::slice::from_ref(&hir(re)));
-            annotate(&mut plain, &First::end());
-            set_simple(&mut plain, false, &mut 0);
-            let search = |nodes: Vec<Node>, hay: &[u8]| {
-                let t = Tree {
-                    prefix: Box::new([]),
-                    nodes,
-                    region: None,
-                    skip_prefix: false,
-                };
-                let mut st = St {
-                    hay,
-                    raw_names: false,
-                    budget: 10_000,
-                    term: Term::Any,
-                    region: (0, 0),
-                    end: 0,
-                    found: None,
-                    cache: None,
-                };
-                let r = t.seq(&t.nodes, 0, None, &mut st, 0);
-                (r, (r == R::Yes).then_some(st.end), t.nodes)
-            };
-            let (mut a, mut b) = (nodes, plain);
-            for hay in hays {
-                let (ra, ea, na) = search(a, hay.as_bytes());
-                let (rb, eb, nb) = search(b, hay.as_bytes());
-                assert_eq!((ra, ea), (rb, eb), "{re} on {hay:?}");
-                (a, b) = (na, nb);
-            }
-        }
+        searched_like_without(&pats, &hays, set_simple, "simple repetition");
     }
 
     #[test]
@@ -1744,43 +1756,7 @@ mod tests {
             ",zzz",
             "",
         ];
-        for re in pats {
-            let mut nodes = nodes_of(std::slice::from_ref(&hir(re)));
-            annotate(&mut nodes, &First::end());
-            let mut seen = 0;
-            set_one_way(&mut nodes, true, &mut seen);
-            assert!(seen > 0, "{re}: no one-way alternative");
-            let mut plain = nodes_of(std::slice::from_ref(&hir(re)));
-            annotate(&mut plain, &First::end());
-            set_one_way(&mut plain, false, &mut 0);
-            let search = |nodes: Vec<Node>, hay: &[u8]| {
-                let t = Tree {
-                    prefix: Box::new([]),
-                    nodes,
-                    region: None,
-                    skip_prefix: false,
-                };
-                let mut st = St {
-                    hay,
-                    raw_names: false,
-                    budget: 10_000,
-                    term: Term::Any,
-                    region: (0, 0),
-                    end: 0,
-                    found: None,
-                    cache: None,
-                };
-                let r = t.seq(&t.nodes, 0, None, &mut st, 0);
-                (r, (r == R::Yes).then_some(st.end), t.nodes)
-            };
-            let (mut a, mut b) = (nodes, plain);
-            for hay in hays {
-                let (ra, ea, na) = search(a, hay.as_bytes());
-                let (rb, eb, nb) = search(b, hay.as_bytes());
-                assert_eq!((ra, ea), (rb, eb), "{re} on {hay:?}");
-                (a, b) = (na, nb);
-            }
-        }
+        searched_like_without(&pats, &hays, set_one_way, "one-way alternative");
     }
 
     #[test]
