@@ -103,6 +103,11 @@ struct Run {
     greedy: bool,
     /// Only the longest run can be followed (see the module doc).
     atomic: bool,
+    /// Of a run that is not atomic: the bytes what follows it must start with, when it
+    /// cannot match empty (set by [`annotate_with`]). The search tries only the lengths
+    /// that stop on one of them: a lazy `.*?` before `' failed for '` is followed from the
+    /// few quotes of the line, not from every byte of it.
+    follow: Option<Box<Set>>,
     /// The run must not be this word: a marked `(?!w s)C{m,M}` (see
     /// [`crate::pattern::translate::Translated::emit_marked`]). Its translation proves that
     /// the repetition then matches exactly the maximal run of `C`, and fails when that run
@@ -508,6 +513,13 @@ impl Tree {
                     let lens = r.min as usize..=avail;
                     let mut out = R::No;
                     let mut try_len = |k: usize, st: &mut St| {
+                        if let Some(f) = &r.follow {
+                            // What follows cannot start here (nor at the end): no need to
+                            // try (`out` is still `No`).
+                            if !hay.get(pos + k).is_some_and(|&b| f[b as usize]) {
+                                return false;
+                            }
+                        }
                         out = self.cont(Some(&rest), pos + k, st, depth + 1);
                         out != R::No
                     };
@@ -1320,6 +1332,7 @@ fn node(h: &Hir, out: &mut Vec<Node>) {
                     max,
                     greedy: r.greedy,
                     atomic: false,
+                    follow: None,
                     except: None,
                 }));
                 return;
@@ -1500,7 +1513,10 @@ fn annotate_with(nodes: &mut [Node], follow: &First, region: &First) {
     for i in (0..nodes.len()).rev() {
         let first = first_node(&nodes[i], region);
         match &mut nodes[i] {
-            Node::Run(r) => r.atomic = (0..256).all(|b| !(r.set[b] && f.set[b])),
+            Node::Run(r) => {
+                r.atomic = (0..256).all(|b| !(r.set[b] && f.set[b]));
+                r.follow = (!r.atomic && !f.nullable).then(|| Box::new(f.set));
+            }
             Node::Alt(bs, starts) => {
                 for b in bs.iter_mut() {
                     annotate_with(b, &f, region);
@@ -1757,6 +1773,49 @@ mod tests {
             "",
         ];
         searched_like_without(&pats, &hays, set_one_way, "one-way alternative");
+    }
+
+    #[test]
+    fn a_run_tried_only_where_what_follows_can_start_is_searched_like_any_other() {
+        /// Counts the runs with a follow set (`on`), or drops the sets.
+        fn set_follow(nodes: &mut [Node], on: bool, seen: &mut usize) {
+            for n in nodes {
+                match n {
+                    Node::Run(r) if on => *seen += usize::from(r.follow.is_some()),
+                    Node::Run(r) => r.follow = None,
+                    Node::Rep(rp) => set_follow(&mut rp.body, on, seen),
+                    Node::Alt(bs, _) => bs.iter_mut().for_each(|b| set_follow(b, on, seen)),
+                    _ => {}
+                }
+            }
+        }
+        let pats = [
+            r"from '(?:[^']*|.*?)' failed for '\d+'",
+            r"a.*b(?:c|d)",
+            r"a.*?(?:x)?b",
+            r"(?:\w+?\d)+x",
+            r"x\d*?\d{2}y",
+        ];
+        let hays = [
+            "from '<sip:x@y>' failed for '12'",
+            "from '<sip:x' failed for '1' - y>' failed for '12'",
+            "from 'a' failed for 'b' failed for '3' z",
+            "from '' failed for ''",
+            "abbbc",
+            "abcbd",
+            "abcbe",
+            "axxb",
+            "axb",
+            "ab",
+            "ab1c2x",
+            "a1x",
+            "ab1c2",
+            "x123y",
+            "x12y",
+            "x1y",
+            "",
+        ];
+        searched_like_without(&pats, &hays, set_follow, "run with a follow set");
     }
 
     #[test]
