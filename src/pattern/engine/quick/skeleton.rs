@@ -54,7 +54,7 @@ const MAX_DEPTH: u32 = 1000;
 /// One element of a compiled failregex.
 #[derive(Debug)]
 enum Node {
-    Lit(Box<[u8]>),
+    Lit(Lit),
     /// One byte of a class.
     One(Box<Set>),
     Run(Run),
@@ -483,7 +483,7 @@ impl Tree {
             }
             st.budget -= 1;
             match n {
-                Node::Lit(l) => match lit_end(l, hay, pos) {
+                Node::Lit(l) => match l.end(hay, pos) {
                     Some(e) => pos = e,
                     None => return R::No,
                 },
@@ -906,7 +906,7 @@ fn simple_end(body: &[Node], mut pos: usize, st: &mut St) -> Result<Option<usize
         }
         st.budget -= 1;
         let end = match n {
-            Node::Lit(l) => lit_end(l, hay, pos),
+            Node::Lit(l) => l.end(hay, pos),
             Node::One(s) => one_end(s, hay, pos),
             Node::Run(r) if r.atomic => atomic_run_end(r, hay, pos),
             Node::End => at_end(hay, pos).then_some(pos),
@@ -931,6 +931,69 @@ fn lit_end(l: &[u8], hay: &[u8], pos: usize) -> Option<usize> {
     hay.get(pos..)
         .is_some_and(|h| has_prefix(h, l))
         .then_some(pos + l.len())
+}
+
+/// A literal node, with its first eight bytes (or fewer, masked) as a word and, when it is
+/// longer, its last eight: where eight bytes of the text are left, a literal of up to
+/// sixteen bytes is one or two loads and compares, without the length cases of
+/// [`has_prefix`] (three literals per field of a `SecurityEvent` line).
+#[derive(Debug)]
+struct Lit {
+    bytes: Box<[u8]>,
+    head: u64,
+    mask: u64,
+    /// The last eight bytes (`len > 8`).
+    tail: u64,
+}
+
+impl Lit {
+    fn new(bytes: Box<[u8]>) -> Lit {
+        let n = bytes.len();
+        let mut h = [0u8; 8];
+        h[..n.min(8)].copy_from_slice(&bytes[..n.min(8)]);
+        let mut t = [0u8; 8];
+        if n > 8 {
+            t.copy_from_slice(&bytes[n - 8..]);
+        }
+        Lit {
+            head: u64::from_le_bytes(h),
+            mask: if n >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * n)) - 1
+            },
+            tail: u64::from_le_bytes(t),
+            bytes,
+        }
+    }
+
+    /// Where the literal ends when it matches at `pos`.
+    #[inline(always)]
+    fn end(&self, hay: &[u8], pos: usize) -> Option<usize> {
+        let n = self.bytes.len();
+        let word = |i: usize| {
+            hay.get(i..i + 8)
+                .map(|w| u64::from_le_bytes(w.try_into().unwrap_or([0; 8])))
+        };
+        let (Some(w), true) = (word(pos), n <= 16) else {
+            return lit_end(&self.bytes, hay, pos);
+        };
+        if (w ^ self.head) & self.mask != 0 {
+            return None;
+        }
+        if n <= 8 {
+            return Some(pos + n);
+        }
+        (word(pos + n - 8)? == self.tail).then_some(pos + n)
+    }
+}
+
+impl std::ops::Deref for Lit {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 #[inline]
@@ -1272,7 +1335,7 @@ fn fold_marks(nodes: Vec<Node>) -> Vec<Node> {
             continue;
         }
         let word = match it.next_if(|n| matches!(n, Node::Lit(_))) {
-            Some(Node::Lit(w)) => w,
+            Some(Node::Lit(w)) => w.bytes,
             _ => {
                 out.push(Node::Unsupported);
                 continue;
@@ -1297,7 +1360,7 @@ fn fold_marks(nodes: Vec<Node>) -> Vec<Node> {
 fn node(h: &Hir, out: &mut Vec<Node>) {
     match h.kind() {
         HirKind::Empty => {}
-        HirKind::Literal(l) => out.push(Node::Lit(l.0.clone())),
+        HirKind::Literal(l) => out.push(Node::Lit(Lit::new(l.0.clone()))),
         HirKind::Class(c) => out.push(Node::One(class_set(c))),
         HirKind::Look(Look::EndLF) => out.push(Node::End),
         HirKind::Look(Look::WordAscii) => out.push(Node::WordB(false)),
@@ -1833,6 +1896,32 @@ mod tests {
             let mut nodes = nodes_of(std::slice::from_ref(&hir(re)));
             annotate(&mut nodes, &First::end());
             assert_eq!(atomics(&nodes), want, "{re}");
+        }
+    }
+
+    /// A literal node ends where `starts_with` says it does, for every length on both sides
+    /// of the one- and two-word cases, at every place, with a byte flipped anywhere.
+    #[test]
+    fn a_literal_node_matches_like_starts_with() {
+        let text = b"Registration from '<sip:100@x>' failed for '1.2.3.4' - Wrong";
+        for n in 0..=24 {
+            let lit = Lit::new(text[3..3 + n].into());
+            for flip in [None].into_iter().chain((0..text.len()).map(Some)) {
+                let mut hay = text.to_vec();
+                if let Some(i) = flip {
+                    hay[i] ^= 0x20;
+                }
+                for cut in [hay.len(), 3 + n, (3 + n).saturating_sub(1), 9] {
+                    let hay = &hay[..cut.min(hay.len())];
+                    for pos in 0..=hay.len() + 1 {
+                        let want = hay
+                            .get(pos..)
+                            .is_some_and(|h| h.starts_with(&lit))
+                            .then_some(pos + n);
+                        assert_eq!(lit.end(hay, pos), want, "len {n}, flip {flip:?}, at {pos}");
+                    }
+                }
+            }
         }
     }
 
