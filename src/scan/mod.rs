@@ -86,6 +86,8 @@ pub(crate) struct Worker {
     /// Per group: the last `before` text checked with [`prefilter::LinePrefilter::join_risky`]
     /// and the answer (the text before the date is the same on almost every line).
     join: Vec<(Vec<u8>, bool)>,
+    /// The newlines of the current block.
+    newlines: lines::Newlines,
 }
 
 impl Scanner {
@@ -101,6 +103,7 @@ impl Scanner {
             text: String::new(),
             ip: String::new(),
             join: vec![(Vec::new(), false); self.groups.len()],
+            newlines: lines::Newlines::default(),
         }
     }
 
@@ -148,14 +151,14 @@ impl Scanner {
         let mut valid: Option<&str> = None;
         let mut ascii = false;
         let mut next_hit: Vec<usize> = vec![0; self.groups.len()];
-        let mut newlines = lines::Newlines::new(data);
         while pos < data.len() {
             if pos >= block_end {
                 (block, block_end) = (pos, chunk_end(data, pos, BLOCK));
-                // Logs are almost always ASCII: one SIMD test of the block then stands for
-                // the UTF-8 validation and for the quick path's per-line ASCII test.
+                // Logs are almost always ASCII: the pass that marks the block's newlines
+                // also tells, and then stands for the UTF-8 validation and for the quick
+                // path's per-line ASCII test.
                 let bytes = &data[block..block_end];
-                ascii = bytes.is_ascii();
+                ascii = w.newlines.fill(block, bytes);
                 valid = if ascii {
                     // SAFETY: ASCII bytes are valid UTF-8.
                     Some(unsafe { std::str::from_utf8_unchecked(bytes) })
@@ -173,7 +176,7 @@ impl Scanner {
                 }
             }
             let start = pos;
-            let end = newlines.next_from(pos).unwrap_or(data.len());
+            let end = w.newlines.next_from(pos).unwrap_or(data.len());
             let mut stop = end;
             pos = end + 1;
             lineno += 1;
