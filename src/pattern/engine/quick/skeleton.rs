@@ -1093,21 +1093,27 @@ pub(super) fn ip4_prefix(text: &[u8]) -> Option<(usize, usize)> {
         _ => return None,
     }
     let start = i;
-    for part in 0..4 {
-        let d = text[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-        if part < 3 {
-            if !(1..=3).contains(&d) || text.get(i + d) != Some(&b'.') {
-                return None;
-            }
-            i += d + 1;
-        } else {
-            if d == 0 {
-                return None;
-            }
-            i += d.min(3);
+    // The digits at `k`, counted up to three (byte tests, no iterator: this runs for
+    // every IPv4 failure). The first three parts must then be followed by their dot, which
+    // also rules out a fourth digit; the last takes up to three.
+    let digit = |k: usize| text.get(k).is_some_and(u8::is_ascii_digit);
+    let run = |k: usize| match (digit(k), digit(k + 1), digit(k + 2)) {
+        (false, _, _) => 0,
+        (true, false, _) => 1,
+        (true, true, false) => 2,
+        (true, true, true) => 3,
+    };
+    for _ in 0..3 {
+        let d = run(i);
+        if d == 0 || text.get(i + d) != Some(&b'.') {
+            return None;
         }
+        i += d + 1;
     }
-    (text.get(i) != Some(&b']')).then_some((start, i))
+    match run(i) {
+        0 => None,
+        d => (text.get(i + d) != Some(&b']')).then_some((start, i + d)),
+    }
 }
 
 /// The literal every match of `hir` starts with (after `^`), possibly empty.
