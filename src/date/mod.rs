@@ -118,6 +118,10 @@ pub struct DateDetector {
     /// depends on (see [`fast::memo_key`]): consecutive lines of a busy log mostly carry
     /// the same second, and those lines then skip the parse and the time conversion.
     memo: Option<FastMemo>,
+    /// The last line matched `memo`: the state is what [`Self::fast_win`] leaves for any
+    /// line with `memo`'s key (it reads only bytes of the key, the first one, the date and
+    /// the ASCII byte after it), so the next such line only adds to the hit counters.
+    settled: bool,
     /// Searches answered by the hand-written matcher (tests check the hot path is taken).
     #[cfg(test)]
     fast_answers: u64,
@@ -426,6 +430,7 @@ impl DateDetector {
             conv,
             years,
             memo: None,
+            settled: false,
             #[cfg(test)]
             fast_answers: 0,
         })
@@ -494,6 +499,7 @@ impl DateDetector {
         // Hot path: the last winner is a template with a hand-written matcher (always
         // anchored), so the search starts and, on a match, ends with it.
         let mut last_missed = false;
+        let settled = std::mem::replace(&mut self.settled, false);
         if let Some(entry) = self.order.get(self.last_idx) {
             let id = entry.id;
             if let Some(kind) = self.templates[id].fast {
@@ -502,6 +508,10 @@ impl DateDetector {
                     // Word by word: an array compare reloads the key through the stack.
                     if k[0] == m.key[0] && k[1] == m.key[1] && k[2] == m.key[2] && m.id == id {
                         let m = *m;
+                        self.settled = true;
+                        if settled {
+                            return Some(self.fast_again(id, m));
+                        }
                         return Some(self.fast_win(id, line, m.end, m.g1, |_| m.time));
                     }
                 }
@@ -516,6 +526,7 @@ impl DateDetector {
                             g1,
                             time: won.time,
                         });
+                        self.settled = true;
                     }
                     return Some(won);
                 }
@@ -535,6 +546,25 @@ impl DateDetector {
             }
         }
         self.detect_general(line, last_missed)
+    }
+
+    /// [`Self::fast_win`] for a line with the key of `m` right after another one: only the
+    /// counters change (most lines of a log, every line after the first of its second).
+    #[inline(always)]
+    fn fast_again(&mut self, id: usize, m: FastMemo) -> DateMatch {
+        #[cfg(test)]
+        {
+            self.fast_answers += 1;
+        }
+        self.raw_hits[id] += 1;
+        self.order[self.last_idx].hits += 1;
+        let (start, end) = m.g1;
+        DateMatch {
+            start,
+            end,
+            time: if start == end { None } else { m.time },
+            template: id,
+        }
     }
 
     /// The state update and result of [`Self::detect_general`] for a match of the last

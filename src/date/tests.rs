@@ -78,6 +78,68 @@ fn repeated_date_text_gives_the_answer_of_a_fresh_match() {
     }
 }
 
+/// A line with the key of the line before it only adds to the hit counters: the answers,
+/// the counters and the search state (order, last positions and characters) stay those of
+/// a detector that updates everything on every line, over runs of one second, other
+/// seconds, other shapes, undated lines and the two default formats in turn.
+#[test]
+fn a_repeated_key_leaves_the_state_a_full_update_would() {
+    fn state(d: &DateDetector) -> String {
+        format!(
+            "{:?} {:?} {:?} {:?} {} {}",
+            d.order, d.raw_hits, d.last_pos, d.last_end, d.last_idx, d.first_unused
+        )
+    }
+    let pool = [
+        "[2024-03-10 08:15:01] NOTICE[1] chan_sip.c: a",
+        "[2024-03-10 08:15:01] VERBOSE[2] pbx.c: b",
+        "[2024-03-10 08:15:02] NOTICE[1] chan_sip.c: next second",
+        "[2024-03-10 08:15:01.5] NOTICE[1] chan_sip.c: fraction",
+        " [2024-03-10 08:15:01] two prefix bytes",
+        "[2024-03-10 08:15:01x NOTICE[1] word after the date",
+        "no date on this line at all, long enough",
+        "Mar 10 08:15:01 host a: syslog",
+        "Mar 10 08:15:02 host b: syslog",
+        "2024-03-10T08:15:01 iso with a T",
+    ];
+    for dp in [Some("{^LN-BEG}"), None] {
+        let mut d = DateDetector::new(dp, opts()).unwrap();
+        let mut full = d.clone();
+        let mut seed = 11u64;
+        let (mut again, mut prev) = (0, 0);
+        for n in 0..3000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Mostly repeats of the line before, as in a log.
+            let pick = if (seed >> 40) % 4 == 0 {
+                (seed >> 20) as usize % pool.len()
+            } else {
+                prev
+            };
+            prev = pick;
+            let l = pool[pick];
+            let before = d.fast_answers;
+            full.settled = false;
+            let want = full.detect(l);
+            let was_settled = d.settled;
+            let got = d.detect(l);
+            again += usize::from(was_settled && d.settled && d.fast_answers > before);
+            assert_eq!(got, want, "datepattern {dp:?}, line {n} {l:?}");
+            assert_eq!(
+                state(&d),
+                state(&full),
+                "datepattern {dp:?}, line {n} {l:?}"
+            );
+        }
+        assert_eq!(d.hits_by_id(), full.hits_by_id());
+        assert!(
+            again > 1000,
+            "datepattern {dp:?}: {again} lines took the short way"
+        );
+    }
+}
+
 #[test]
 fn merged_hits_follow_current_order() {
     let mut a = DateDetector::new(Some("{^LN-BEG}"), opts()).unwrap();
