@@ -206,21 +206,30 @@ pub(crate) fn match_common(
 }
 
 /// The bytes of `s` that [`match_common`]'s answer for `kind` depends on, as three words
-/// (the rest of the first 24 bytes zeroed), `None` for a line shorter than that or one the
-/// prefix declines. The answer reads the prefix (at most 2 bytes), the date (19 bytes for
+/// (the rest of the first 24 bytes zeroed), and the mask of the third word; `None` for a
+/// line shorter than that or one the prefix declines. The answer reads the prefix (at most 2 bytes), the date (19 bytes for
 /// ISO, 15 for syslog) and what follows it (1 byte for ISO, 2 for syslog): at most 22
 /// bytes, all inside the key. Two lines with equal keys get the same answer.
 #[inline]
-pub(crate) fn memo_key(kind: FastKind, s: &[u8]) -> Option<[u64; 3]> {
-    let w: &[u8; 24] = s.get(..24)?.try_into().ok()?;
+pub(crate) fn memo_key(kind: FastKind, s: &[u8]) -> Option<([u64; 3], u64)> {
+    let w = head_words(s)?;
     let n = prefix(s)?
         + match kind {
             FastKind::IsoLineBegin => 20,
             FastKind::SyslogLineBegin => 17,
         };
     // 17 <= n <= 22: the first two words are whole, the third keeps n - 16 bytes.
-    let keep = (1u64 << (8 * (n - 16))) - 1;
-    Some([le64(w, 0), le64(w, 8), le64(w, 16) & keep])
+    let mask = (1u64 << (8 * (n - 16))) - 1;
+    Some(([w[0], w[1], w[2] & mask], mask))
+}
+
+/// The first 24 bytes of `s` as three words, unmasked (`None` when shorter): compared with
+/// a [`memo_key`] under that key's mask, they decide whether `s` has the key (the mask
+/// covers the bytes [`prefix`] reads, so equal bytes there mean an equal prefix).
+#[inline(always)]
+pub(crate) fn head_words(s: &[u8]) -> Option<[u64; 3]> {
+    let w: &[u8; 24] = s.first_chunk::<24>()?;
+    Some([le64(w, 0), le64(w, 8), le64(w, 16)])
 }
 
 /// The full hand-written matcher (all shapes).

@@ -93,6 +93,8 @@ type Pos = (i64, Option<char>, Option<char>);
 #[derive(Debug, Clone, Copy)]
 struct FastMemo {
     key: [u64; 3],
+    /// The mask of the key's third word.
+    mask: u64,
     id: usize,
     end: usize,
     g1: (usize, usize),
@@ -494,8 +496,27 @@ impl DateDetector {
     }
 
     /// Finds the date of one line, updating the detector state like fail2ban's `matchTime`.
-    #[inline]
+    ///
+    /// Inlined into the scan loop for its most common case, a line with the key of the
+    /// line before it (see [`Self::settled`]): three words compared under the memo's mask.
+    #[inline(always)]
     pub fn detect(&mut self, line: &str) -> Option<DateMatch> {
+        if let (true, Some(m), Some(w)) =
+            (self.settled, &self.memo, fast::head_words(line.as_bytes()))
+        {
+            if w[0] == m.key[0] && w[1] == m.key[1] && w[2] & m.mask == m.key[2] {
+                let m = *m;
+                // Settled: the memo is the last winner's, as when it was stored.
+                debug_assert_eq!(self.order.get(self.last_idx).map(|e| e.id), Some(m.id));
+                return Some(self.fast_again(m.id, m));
+            }
+        }
+        self.detect_step(line)
+    }
+
+    /// [`Self::detect`] in full.
+    #[inline(never)]
+    fn detect_step(&mut self, line: &str) -> Option<DateMatch> {
         // Hot path: the last winner is a template with a hand-written matcher (always
         // anchored), so the search starts and, on a match, ends with it.
         let mut last_missed = false;
@@ -504,7 +525,7 @@ impl DateDetector {
             let id = entry.id;
             if let Some(kind) = self.templates[id].fast {
                 let key = fast::memo_key(kind, line.as_bytes());
-                if let (Some(k), Some(m)) = (key, &self.memo) {
+                if let (Some((k, _)), Some(m)) = (key, &self.memo) {
                     // Word by word: an array compare reloads the key through the stack.
                     if k[0] == m.key[0] && k[1] == m.key[1] && k[2] == m.key[2] && m.id == id {
                         let m = *m;
@@ -518,9 +539,10 @@ impl DateDetector {
                 if let Some((start, end, fields)) = fast::match_common(kind, line, &self.years) {
                     let g1 = (start, end);
                     let won = self.fast_win(id, line, end, g1, |c| c.unix_time(&fields));
-                    if let Some(key) = key {
+                    if let Some((key, mask)) = key {
                         self.memo = Some(FastMemo {
                             key,
+                            mask,
                             id,
                             end,
                             g1,
