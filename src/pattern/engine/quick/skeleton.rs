@@ -1048,7 +1048,7 @@ fn no_host(t: &[u8]) -> bool {
     t.contains(&b':')
         && t.contains(&b'.')
         && !t.iter().any(|&b| b == b'[' || b == b']')
-        && ip4_prefix(t).is_none_or(|(_, e)| e != t.len())
+        && !matches!(ip4_prefix(t), Some((_, e)) if e == t.len())
 }
 
 /// Whether all of `s` is `<HOST>`'s `ip6` group, `(?:H{1,4}::?|::){1,7}(?:H{1,4}|:)` (`H` a
