@@ -1174,11 +1174,16 @@ pub(super) fn ip4_prefix(text: &[u8]) -> Option<(usize, usize)> {
     // every IPv4 failure). The first three parts must then be followed by their dot, which
     // also rules out a fourth digit; the last takes up to three.
     let digit = |k: usize| text.get(k).is_some_and(u8::is_ascii_digit);
-    let run = |k: usize| match (digit(k), digit(k + 1), digit(k + 2)) {
-        (false, _, _) => 0,
-        (true, false, _) => 1,
-        (true, true, false) => 2,
-        (true, true, true) => 3,
+    let run = |k: usize| {
+        if !digit(k) {
+            0
+        } else if !digit(k + 1) {
+            1
+        } else if !digit(k + 2) {
+            2
+        } else {
+            3
+        }
     };
     for _ in 0..3 {
         let d = run(i);
