@@ -207,9 +207,10 @@ pub(crate) fn match_common(
 
 /// The bytes of `s` that [`match_common`]'s answer for `kind` depends on, as three words
 /// (the rest of the first 24 bytes zeroed), and the mask of the third word; `None` for a
-/// line shorter than that or one the prefix declines. The answer reads the prefix (at most 2 bytes), the date (19 bytes for
-/// ISO, 15 for syslog) and what follows it (1 byte for ISO, 2 for syslog): at most 22
-/// bytes, all inside the key. Two lines with equal keys get the same answer.
+/// line shorter than that or one the prefix declines. The answer reads the prefix (at most
+/// 2 bytes), the date (19 bytes for ISO, 15 for syslog) and what follows it (1 byte for
+/// ISO, 2 for syslog): at most 22 bytes, all inside the key. Two lines with equal keys get
+/// the same answer.
 #[inline]
 pub(crate) fn memo_key(kind: FastKind, s: &[u8]) -> Option<([u64; 3], u64)> {
     let w = head_words(s)?;
