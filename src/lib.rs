@@ -20,3 +20,16 @@ pub mod output;
 pub mod pattern;
 pub mod replay;
 pub mod scan;
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// One step of the 64-bit LCG the randomised tests draw from (deterministic, no
+    /// dependency): advances `seed` and returns its new value.
+    pub(crate) fn lcg(seed: &mut u64) -> u64 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *seed
+    }
+}

@@ -108,9 +108,7 @@ fn a_repeated_key_leaves_the_state_a_full_update_would() {
         let mut seed = 11u64;
         let (mut again, mut prev) = (0, 0);
         for n in 0..3000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            crate::testutil::lcg(&mut seed);
             // Mostly repeats of the line before, as in a log.
             let pick = if (seed >> 40) % 4 == 0 {
                 (seed >> 20) as usize % pool.len()

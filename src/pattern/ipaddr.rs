@@ -347,10 +347,7 @@ mod tests {
 
     /// Small deterministic generator for the tests below.
     fn lcg(seed: &mut u64) -> usize {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (*seed >> 33) as usize
+        (crate::testutil::lcg(seed) >> 33) as usize
     }
 
     /// Away from the IPv4 forms (first five words zero), glibc's text is RFC 5952's, which

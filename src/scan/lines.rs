@@ -137,12 +137,7 @@ mod tests {
 
     fn texts() -> Vec<Vec<u8>> {
         let mut seed = 7u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as usize
-        };
+        let mut next = || (crate::testutil::lcg(&mut seed) >> 33) as usize;
         let mut out = Vec::new();
         for len in (0..200).chain([255, 256, 257, 1000, 4096]) {
             for density in [1, 3, 40, 200] {

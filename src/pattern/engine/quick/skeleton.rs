@@ -1080,8 +1080,8 @@ fn no_host(t: &[u8]) -> bool {
 }
 
 /// Whether all of `s` is `<HOST>`'s `ip6` group, `(?:H{1,4}::?|::){1,7}(?:H{1,4}|:)` (`H` a
-/// hex digit; [`ip6_whole`] as a regex), decided in one pass over its runs (the regex
-/// cost ~380 instructions per IPv6 failure). Each hex run is one to four digits. The
+/// hex digit; its test compares it with that regex), decided in one pass over its runs (the
+/// regex cost ~380 instructions per IPv6 failure). Each hex run is one to four digits. The
 /// colons after a hex run are its unit's one or two plus `::` units, so the parse is
 /// forced: `ceil(c / 2)` units for a run of `c`; at the end, one colon is the final `:`,
 /// leaving `floor(c / 2)` (at least one); a leading run is `::` units only (plus the
@@ -1116,38 +1116,6 @@ fn ip6_regular(s: &[u8]) -> bool {
         };
     }
     (1..=7).contains(&units)
-}
-
-/// A matcher of exactly `<HOST>`'s `ip6` group, anchored at both ends (built once).
-#[cfg(test)]
-fn ip6_whole() -> Option<&'static regex_automata::meta::Regex> {
-    static IP6: std::sync::OnceLock<Option<regex_automata::meta::Regex>> =
-        std::sync::OnceLock::new();
-    IP6.get_or_init(|| {
-        let sub = capture_of(host_hir()?, 2)?;
-        let hir = Hir::concat(vec![
-            Hir::look(Look::Start),
-            sub.clone(),
-            Hir::look(Look::End),
-        ]);
-        regex_automata::meta::Builder::new()
-            .configure(regex_automata::meta::Config::new().utf8_empty(false))
-            .build_from_hir(&hir)
-            .ok()
-    })
-    .as_ref()
-}
-
-/// The body of capture group `index` in `h`.
-#[cfg(test)]
-fn capture_of(h: &Hir, index: u32) -> Option<&Hir> {
-    match h.kind() {
-        HirKind::Capture(c) if c.index == index => Some(&c.sub),
-        HirKind::Capture(c) => capture_of(&c.sub, index),
-        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().find_map(|x| capture_of(x, index)),
-        HirKind::Repetition(r) => capture_of(&r.sub, index),
-        _ => None,
-    }
 }
 
 /// When the text starts with `<HOST>`'s IPv4 branch,
@@ -2015,21 +1983,43 @@ mod tests {
         }
     }
 
+    /// A regex for `h` matching whole texts only.
+    fn whole(h: &Hir) -> regex_automata::meta::Regex {
+        regex_automata::meta::Builder::new()
+            .configure(regex_automata::meta::Config::new().utf8_empty(false))
+            .build_from_hir(&Hir::concat(vec![
+                Hir::look(Look::Start),
+                h.clone(),
+                Hir::look(Look::End),
+            ]))
+            .unwrap()
+    }
+
+    /// The body of capture group `index` in `h`.
+    fn capture_of(h: &Hir, index: u32) -> Option<&Hir> {
+        match h.kind() {
+            HirKind::Capture(c) if c.index == index => Some(&c.sub),
+            HirKind::Capture(c) => capture_of(&c.sub, index),
+            HirKind::Concat(v) | HirKind::Alternation(v) => {
+                v.iter().find_map(|x| capture_of(x, index))
+            }
+            HirKind::Repetition(r) => capture_of(&r.sub, index),
+            _ => None,
+        }
+    }
+
     /// The run-counting check accepts exactly what the `ip6` group's regex matches whole,
     /// on texts of hex groups of 0-5 digits and colon runs of one to four, in any order.
     #[test]
     fn ip6_regular_is_the_ip6_regex() {
-        let re = ip6_whole().unwrap();
+        let re = whole(capture_of(host_hir().unwrap(), 2).unwrap());
         let pieces = [
             "1", "ab", "fFf", "abcd", "12345", ":", "::", ":::", "::::", ".", "",
         ];
         let mut seed = 9u64;
         let (mut yes, mut tried) = (0, 0);
         for _ in 0..300_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let mut r = seed;
+            let mut r = crate::testutil::lcg(&mut seed);
             let mut s = Vec::new();
             for _ in 0..1 + (r >> 60) {
                 r = r.rotate_left(7) ^ 0x9e37_79b9;
@@ -2052,25 +2042,14 @@ mod tests {
     /// on texts of digits, dots, colons, hex words, names and brackets.
     #[test]
     fn no_host_is_only_said_of_texts_host_cannot_be() {
-        let host = host_hir().unwrap();
-        let re = regex_automata::meta::Builder::new()
-            .configure(regex_automata::meta::Config::new().utf8_empty(false))
-            .build_from_hir(&Hir::concat(vec![
-                Hir::look(Look::Start),
-                host.clone(),
-                Hir::look(Look::End),
-            ]))
-            .unwrap();
+        let re = whole(host_hir().unwrap());
         let pieces = [
             "1", "12", "255", "1234", ".", ":", "::", "ffff", "[", "]", "a", "x-y",
         ];
         let mut seed = 13u64;
         let (mut said, mut matched) = (0, 0);
         for _ in 0..200_000 {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let mut r = seed;
+            let mut r = crate::testutil::lcg(&mut seed);
             let mut t = Vec::new();
             for _ in 0..1 + (r >> 59) {
                 r = r.rotate_left(9) ^ 0x51_7cc1_b727;
