@@ -1090,6 +1090,31 @@ impl Engine {
             regex: String::new(),
             message: format!("combined automaton: {e}"),
         };
+        // Every regex is translated and parsed up front, in parallel (they are independent,
+        // and this was most of the engine's build: ~2.6 ms of a scan's ~5.5 ms start on
+        // the stock filter). The loop below takes the results in the order it would have
+        // compiled them, so the first error it meets is the same.
+        let jobs: Vec<(RegexKind, &str)> = filters
+            .iter()
+            .flat_map(|f| {
+                let pref = f.prefregex.iter().map(|p| (RegexKind::Prefregex, p));
+                let fail = f.failregex.iter().map(|r| (RegexKind::Failregex, r));
+                let ign = f.ignoreregex.iter().map(|r| (RegexKind::Ignoreregex, r));
+                pref.chain(fail).chain(ign).map(|(k, r)| (k, r.as_str()))
+            })
+            .collect();
+        let mut compiled = jobs
+            .par_iter()
+            .map(|&(kind, regex)| -> Result<(Rx, String), String> {
+                let expanded =
+                    expand_tags(regex, opts.usedns).map_err(|e: TagError| e.to_string())?;
+                // fail2ban compiles only failregexes with re.MULTILINE (maxlines > 1); the
+                // prefregex and ignoreregexes still search the whole buffer.
+                let multiline = ml && kind == RegexKind::Failregex;
+                Ok((Rx::new(&expanded, multiline, ml)?, expanded))
+            })
+            .collect::<Vec<_>>()
+            .into_iter();
         let mut compile_all = || -> Result<(), PatternError> {
             for f in filters {
                 let err = |kind, index, regex: &str, message: String| PatternError {
@@ -1099,17 +1124,14 @@ impl Engine {
                     regex: regex.to_string(),
                     message,
                 };
-                let compile = |kind,
-                               index,
-                               regex: &str,
-                               rxs: &mut Vec<Rx>|
+                let mut compile = |kind,
+                                   index,
+                                   regex: &str,
+                                   rxs: &mut Vec<Rx>|
                  -> Result<(usize, String), PatternError> {
-                    let expanded = expand_tags(regex, opts.usedns)
-                        .map_err(|e: TagError| err(kind, index, regex, e.to_string()))?;
-                    // fail2ban compiles only failregexes with re.MULTILINE (maxlines > 1); the
-                    // prefregex and ignoreregexes still search the whole buffer.
-                    let multiline = ml && kind == RegexKind::Failregex;
-                    let rx = Rx::new(&expanded, multiline, ml)
+                    let (rx, expanded) = compiled
+                        .next()
+                        .unwrap_or_else(|| Err("internal: no compiled regex".to_string()))
                         .map_err(|m| err(kind, index, regex, m))?;
                     rxs.push(rx);
                     Ok((rxs.len() - 1, expanded))
