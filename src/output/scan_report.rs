@@ -35,41 +35,57 @@ pub fn rfc3339(t: Option<f64>) -> String {
 
 /// Appends [`rfc3339`] of `t` to `out`. The digits are written by hand: a report lists tens
 /// of thousands of addresses with two times each, and `format!` per time (let alone chrono's
-/// strftime parser) was most of the cost of the text report.
+/// strftime parser) was most of the cost of the text report; the calendar date is computed
+/// by hand too ([`civil_from_days`]; chrono's was a third of what was left).
 fn push_rfc3339(out: &mut Vec<u8>, t: Option<f64>) {
-    use chrono::{Datelike, Timelike};
-    let t = t.filter(|t| t.is_finite());
-    let Some(d) = t.and_then(|t| chrono::DateTime::from_timestamp(t.floor() as i64, 0)) else {
+    let Some(t) = t.filter(|t| t.is_finite()) else {
         return;
     };
-    let year = d.year();
-    if !(0..=9999).contains(&year) {
-        // Outside four digits: rare enough for the general formatter.
-        out.extend_from_slice(
-            format!(
-                "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                d.month(),
-                d.day(),
-                d.hour(),
-                d.minute(),
-                d.second()
-            )
-            .as_bytes(),
-        );
+    let secs = t.floor();
+    // Four-digit years only (0000-01-01 to 9999-12-31): beyond, the general formatter.
+    if !(-62_167_219_200.0..253_402_300_800.0).contains(&secs) {
+        push_rfc3339_general(out, secs);
         return;
     }
+    let secs = secs as i64;
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
+    let (year, month, day) = civil_from_days(days);
     let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
     let y = year as u32;
     let [a, b] = two(y / 100);
     let [c, e] = two(y % 100);
-    let [mo1, mo2] = two(d.month());
-    let [d1, d2] = two(d.day());
-    let [h1, h2] = two(d.hour());
-    let [mi1, mi2] = two(d.minute());
-    let [s1, s2] = two(d.second());
+    let [mo1, mo2] = two(month);
+    let [d1, d2] = two(day);
+    let [h1, h2] = two(sod / 3600);
+    let [mi1, mi2] = two(sod / 60 % 60);
+    let [s1, s2] = two(sod % 60);
     out.extend_from_slice(&[
         a, b, c, e, b'-', mo1, mo2, b'-', d1, d2, b'T', h1, h2, b':', mi1, mi2, b':', s1, s2, b'Z',
     ]);
+}
+
+/// [`push_rfc3339`] of whole seconds outside four-digit years (chrono's range, else nothing).
+#[cold]
+fn push_rfc3339_general(out: &mut Vec<u8>, secs: f64) {
+    if let Some(d) = chrono::DateTime::from_timestamp(secs as i64, 0) {
+        out.extend_from_slice(d.format("%Y-%m-%dT%H:%M:%SZ").to_string().as_bytes());
+    }
+}
+
+/// The proleptic Gregorian (year, month, day) of `days` since 1970-01-01: the era-based
+/// algorithm of H. Hinnant's "chrono-Compatible Low-Level Date Algorithms" (an era is 400
+/// years, 146,097 days, starting on March 1st so that leap days end the year).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // day of era, [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of year from March 1st
+    let mp = (5 * doy + 2) / 153; // month from March, [0, 11]
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Appends one address row of the text report to `out`.
@@ -513,6 +529,26 @@ mod tests {
                 .to_string();
             assert_eq!(rfc3339(Some(t)), want, "{t}");
         }
+        // Every day from 0000-01-01 to 9999-12-31 at a time of day that moves through the
+        // day, and the seconds around the ends of the four-digit range.
+        let (lo, hi) = (-62_167_219_200i64, 253_402_300_800i64);
+        let mut t = lo;
+        while t < hi {
+            let want = chrono::DateTime::from_timestamp(t, 0)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            assert_eq!(rfc3339(Some(t as f64)), want, "{t}");
+            t += 86_400 + 7;
+        }
+        for t in [lo - 1, lo, lo + 1, hi - 1, hi, hi + 1] {
+            let want = chrono::DateTime::from_timestamp(t, 0)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            assert_eq!(rfc3339(Some(t as f64)), want, "{t}");
+        }
+        assert_eq!(rfc3339(Some(1e300)), "");
         assert_eq!(rfc3339(Some(1_710_058_501.0)), "2024-03-10T08:15:01Z");
         assert_eq!(rfc3339(None), "");
         assert_eq!(rfc3339(Some(f64::NAN)), "");

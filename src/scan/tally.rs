@@ -590,6 +590,18 @@ impl IpTable {
         }
     }
 
+    /// Prefetches slot `s`'s counters and flat row (read at random by [`IpTable::absorb`]
+    /// and [`IpTable::into_stats`]).
+    #[inline]
+    fn prefetch_slot(&self, s: usize) {
+        prefetch(self.slots.as_ptr().wrapping_add(s));
+        if self.width > 0 {
+            let row = self.counts.as_ptr().wrapping_add(s * self.width);
+            prefetch(row);
+            prefetch(row.wrapping_add(self.width - 1));
+        }
+    }
+
     /// Notes that `ip` was seen at time `t`, without a hit.
     fn seen(&mut self, ip: &str, t: f64) {
         let s = self.slot(ip);
@@ -634,8 +646,14 @@ impl IpTable {
         self.flush();
         other.flush();
         // Slot of `self` for each slot of `other`, found by value or text (no formatting).
+        // Both loops read `self` at random (tens of thousands of addresses, cold after the
+        // scan): each step prefetches what a step ahead reads.
         let mut map = vec![0usize; other.slots.len()];
-        for (v, s) in other.v4.iter() {
+        let v4: Vec<(u32, u32)> = other.v4.iter().collect();
+        for (i, &(v, s)) in v4.iter().enumerate() {
+            if let Some(&(ahead, _)) = v4.get(i + AHEAD) {
+                self.v4.prefetch(ahead);
+            }
             map[s as usize] = self.v4_slot(v);
         }
         for (k, &s) in &other.text {
@@ -643,6 +661,9 @@ impl IpTable {
         }
         let same_rows = self.offsets == other.offsets;
         for (s, o) in other.slots.iter().enumerate() {
+            if let Some(&ahead) = map.get(s + AHEAD) {
+                self.prefetch_slot(ahead);
+            }
             let d = map[s];
             let slot = &mut self.slots[d];
             slot.hits += o.hits;
@@ -707,10 +728,17 @@ impl IpTable {
                 text(&key_of[a.2 as usize]).cmp(&text(&key_of[b.2 as usize]))
             })
         });
+        // In rank order the slots are read at random (tens of thousands of them, cold
+        // after the merge): each step prefetches the slot and counters of a step ahead.
         order
-            .into_par_iter()
+            .par_iter()
+            .enumerate()
             .with_min_len(1024)
-            .map(|(_, _, s)| {
+            .map(|(i, &(_, _, s))| {
+                if let Some(&(_, _, ahead)) = order.get(i + AHEAD) {
+                    self.prefetch_slot(ahead as usize);
+                    prefetch(key_of.as_ptr().wrapping_add(ahead as usize));
+                }
                 let slot = self.slots[s as usize];
                 let stat = IpStat {
                     hits: slot.hits,
@@ -797,6 +825,9 @@ impl V4Index {
             .map(|&e| ((e >> 32) as u32, (e as u32).wrapping_sub(1)))
     }
 }
+
+/// How many steps ahead the walks over an [`IpTable`] in rank order prefetch.
+const AHEAD: usize = 8;
 
 /// A hint to load the cache line of `p` (nothing where there is no such instruction).
 #[inline(always)]
