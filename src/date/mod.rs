@@ -501,17 +501,48 @@ impl DateDetector {
     /// line before it (see [`Self::settled`]): three words compared under the memo's mask.
     #[inline(always)]
     pub fn detect(&mut self, line: &str) -> Option<DateMatch> {
-        if let (true, Some(m), Some(w)) =
-            (self.settled, &self.memo, fast::head_words(line.as_bytes()))
-        {
-            if w[0] == m.key[0] && w[1] == m.key[1] && w[2] & m.mask == m.key[2] {
-                let m = *m;
-                // Settled: the memo is the last winner's, as when it was stored.
-                debug_assert_eq!(self.order.get(self.last_idx).map(|e| e.id), Some(m.id));
-                return Some(self.fast_again(m.id, m));
+        match self.peek_again(line.as_bytes()) {
+            Some(m) => {
+                self.count_again(&m);
+                Some(m)
             }
+            None => self.detect_step(line),
         }
-        self.detect_step(line)
+    }
+
+    /// [`Self::detect`]'s answer when it is the common one (the line has the key of the
+    /// line before it, see [`Self::settled`]), without counting it; `None` otherwise. The
+    /// scan peeks to decide a line it can pass over, and then counts it with
+    /// [`Self::count_again`] (or hands the line to [`Self::detect`]).
+    #[inline(always)]
+    pub fn peek_again(&self, line: &[u8]) -> Option<DateMatch> {
+        let (true, Some(m), Some(w)) = (self.settled, &self.memo, fast::head_words(line)) else {
+            return None;
+        };
+        if w[0] != m.key[0] || w[1] != m.key[1] || w[2] & m.mask != m.key[2] {
+            return None;
+        }
+        // Settled: the memo is the last winner's, as when it was stored.
+        debug_assert_eq!(self.order.get(self.last_idx).map(|e| e.id), Some(m.id));
+        let (start, end) = m.g1;
+        Some(DateMatch {
+            start,
+            end,
+            time: if start == end { None } else { m.time },
+            template: m.id,
+        })
+    }
+
+    /// Counts `m`, an answer of [`Self::peek_again`] for the line at hand, as
+    /// [`Self::detect`] would have.
+    #[inline(always)]
+    pub fn count_again(&mut self, m: &DateMatch) {
+        #[cfg(test)]
+        {
+            self.fast_answers += 1;
+        }
+        self.raw_hits[m.template] += 1;
+        self.order[self.last_idx].hits += 1;
     }
 
     /// [`Self::detect`] in full.
@@ -574,19 +605,15 @@ impl DateDetector {
     /// counters change (most lines of a log, every line after the first of its second).
     #[inline(always)]
     fn fast_again(&mut self, id: usize, m: FastMemo) -> DateMatch {
-        #[cfg(test)]
-        {
-            self.fast_answers += 1;
-        }
-        self.raw_hits[id] += 1;
-        self.order[self.last_idx].hits += 1;
         let (start, end) = m.g1;
-        DateMatch {
+        let found = DateMatch {
             start,
             end,
             time: if start == end { None } else { m.time },
             template: id,
-        }
+        };
+        self.count_again(&found);
+        found
     }
 
     /// The state update and result of [`Self::detect_general`] for a match of the last
