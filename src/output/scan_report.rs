@@ -33,11 +33,21 @@ pub fn rfc3339(t: Option<f64>) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Appends [`rfc3339`] of `t` to `out`. The digits are written by hand: a report lists tens
-/// of thousands of addresses with two times each, and `format!` per time (let alone chrono's
-/// strftime parser) was most of the cost of the text report; the calendar date is computed
-/// by hand too ([`civil_from_days`]; chrono's was a third of what was left).
+/// Appends [`rfc3339`] of `t` to `out`.
 fn push_rfc3339(out: &mut Vec<u8>, t: Option<f64>) {
+    push_rfc3339_with(out, t, &mut None);
+}
+
+/// The text of the last day [`push_rfc3339_with`] wrote (`YYYY-MM-DDT`) and its day
+/// number: the times of a report fall on a few days.
+type DayText = Option<(i64, [u8; 11])>;
+
+/// [`push_rfc3339`], with the date part from `last` when the day is the same. The digits
+/// are written by hand: a report lists tens of thousands of addresses with two times each,
+/// and `format!` per time (let alone chrono's strftime parser) was most of the cost of the
+/// text report; the calendar date is computed by hand too ([`civil_from_days`]; chrono's
+/// was a third of what was left), and only when the day changes.
+fn push_rfc3339_with(out: &mut Vec<u8>, t: Option<f64>, last: &mut DayText) {
     let Some(t) = t.filter(|t| t.is_finite()) else {
         return;
     };
@@ -49,19 +59,26 @@ fn push_rfc3339(out: &mut Vec<u8>, t: Option<f64>) {
     }
     let secs = secs as i64;
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
-    let (year, month, day) = civil_from_days(days);
     let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
-    let y = year as u32;
-    let [a, b] = two(y / 100);
-    let [c, e] = two(y % 100);
-    let [mo1, mo2] = two(month);
-    let [d1, d2] = two(day);
+    let date = match *last {
+        Some((d, text)) if d == days => text,
+        _ => {
+            let (year, month, day) = civil_from_days(days);
+            let y = year as u32;
+            let ([a, b], [c, e]) = (two(y / 100), two(y % 100));
+            let ([mo1, mo2], [d1, d2]) = (two(month), two(day));
+            let text = [a, b, c, e, b'-', mo1, mo2, b'-', d1, d2, b'T'];
+            *last = Some((days, text));
+            text
+        }
+    };
     let [h1, h2] = two(sod / 3600);
     let [mi1, mi2] = two(sod / 60 % 60);
     let [s1, s2] = two(sod % 60);
-    out.extend_from_slice(&[
-        a, b, c, e, b'-', mo1, mo2, b'-', d1, d2, b'T', h1, h2, b':', mi1, mi2, b':', s1, s2, b'Z',
-    ]);
+    let mut text = [0u8; 20];
+    text[..11].copy_from_slice(&date);
+    text[11..].copy_from_slice(&[h1, h2, b':', mi1, mi2, b':', s1, s2, b'Z']);
+    out.extend_from_slice(&text);
 }
 
 /// [`push_rfc3339`] of whole seconds outside four-digit years (chrono's range, else nothing).
@@ -89,16 +106,17 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Appends one address row of the text report to `out`.
-fn push_ip_row(out: &mut Vec<u8>, ip: &str, s: &IpStat, names: &[&str]) {
+/// `days`: the last day of each time column.
+fn push_ip_row(out: &mut Vec<u8>, ip: &str, s: &IpStat, names: &[&str], days: &mut [DayText; 2]) {
     out.extend_from_slice(b"  ");
     push_num(out, s.hits, 8);
     out.extend_from_slice(b"  ");
     out.extend_from_slice(ip.as_bytes());
     out.resize(out.len() + 39usize.saturating_sub(ip.chars().count()), b' ');
     out.extend_from_slice(b"  ");
-    push_rfc3339(out, s.first_seen);
+    push_rfc3339_with(out, s.first_seen, &mut days[0]);
     out.extend_from_slice(b"  ");
-    push_rfc3339(out, s.last_seen);
+    push_rfc3339_with(out, s.last_seen, &mut days[1]);
     out.extend_from_slice(b"  ");
     for (i, ((f, x), n)) in s.regexes.iter().enumerate() {
         if i > 0 {
@@ -240,14 +258,17 @@ pub fn write_text(w: &mut impl Write, r: &ScanReport) -> io::Result<()> {
     let mut bufs: Vec<Vec<u8>> = Vec::new();
     for batch in ips.chunks(ROWS_PER_BLOCK * BLOCKS_PER_BATCH) {
         let blocks: Vec<_> = batch.chunks(ROWS_PER_BLOCK).collect();
-        bufs.resize_with(blocks.len().max(bufs.len()), Vec::new);
+        bufs.resize_with(blocks.len().max(bufs.len()), || {
+            Vec::with_capacity(ROWS_PER_BLOCK * 160)
+        });
         blocks
             .par_iter()
             .zip(bufs.par_iter_mut())
             .for_each(|(rows, out)| {
                 out.clear();
+                let mut days = [None, None];
                 for (ip, s) in rows.iter() {
-                    push_ip_row(out, ip, s, &names);
+                    push_ip_row(out, ip, s, &names, &mut days);
                 }
             });
         for out in &bufs[..blocks.len()] {
@@ -549,6 +570,20 @@ mod tests {
             assert_eq!(rfc3339(Some(t as f64)), want, "{t}");
         }
         assert_eq!(rfc3339(Some(1e300)), "");
+        // With the last day remembered: the same text for times that go back and forth
+        // across midnights (and to the general formatter and back).
+        let mut days = None;
+        let mut seed = 11u64;
+        for _ in 0..20_000 {
+            let r = crate::testutil::lcg(&mut seed) >> 11;
+            let t = match r % 50 {
+                0 => 1e13 + (r % 1000) as f64,
+                _ => 1_709_251_200.0 + (r % 400_000) as f64 - 200_000.0 + 0.5,
+            };
+            let mut out = Vec::new();
+            push_rfc3339_with(&mut out, Some(t), &mut days);
+            assert_eq!(String::from_utf8(out).unwrap(), rfc3339(Some(t)), "{t}");
+        }
         assert_eq!(rfc3339(Some(1_710_058_501.0)), "2024-03-10T08:15:01Z");
         assert_eq!(rfc3339(None), "");
         assert_eq!(rfc3339(Some(f64::NAN)), "");
