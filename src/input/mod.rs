@@ -164,6 +164,75 @@ pub fn release_mapped(map: &Mmap, range: std::ops::Range<usize>) {
     }
 }
 
+/// Bytes a [`Releaser`] lets the read part of a mapping grow before it releases it.
+const RELEASE_BATCH: usize = 16 << 20;
+
+/// Releases a mapping's pages ([`release_mapped`]) as its chunks are read, in batches of
+/// [`RELEASE_BATCH`] bytes of the read prefix. A release on a process whose other threads
+/// run makes the kernel interrupt their cores to flush their TLBs: released chunk by chunk
+/// (4 MB, then smaller ones at the end of a file), that cost ~25 µs of wall time per chunk
+/// on a 2-core VM, 2 ms over the bench log; batched, ten releases do the same work.
+pub struct Releaser<'a> {
+    map: &'a Mmap,
+    frontier: std::sync::Mutex<ReadFrontier>,
+}
+
+impl<'a> Releaser<'a> {
+    pub fn new(map: &'a Mmap) -> Releaser<'a> {
+        Releaser {
+            map,
+            frontier: std::sync::Mutex::new(ReadFrontier::new(RELEASE_BATCH)),
+        }
+    }
+
+    /// Notes that `range` has been read; releases the read prefix once it has grown enough.
+    pub fn done(&self, range: std::ops::Range<usize>) {
+        let ready = match self.frontier.lock() {
+            Ok(mut f) => f.done(range),
+            Err(_) => None,
+        };
+        if let Some(r) = ready {
+            release_mapped(self.map, r);
+        }
+    }
+}
+
+/// The read prefix of a mapping, from ranges read in any order (see [`Releaser`]).
+#[derive(Debug)]
+struct ReadFrontier {
+    /// End of the read prefix.
+    next: usize,
+    /// Ranges read beyond the prefix, by start.
+    ahead: std::collections::BTreeMap<usize, usize>,
+    /// End of what has been handed out for release.
+    released: usize,
+    batch: usize,
+}
+
+impl ReadFrontier {
+    fn new(batch: usize) -> ReadFrontier {
+        ReadFrontier {
+            next: 0,
+            ahead: Default::default(),
+            released: 0,
+            batch,
+        }
+    }
+
+    /// Adds `range`; the part of the prefix to release now, once it is `batch` bytes long.
+    fn done(&mut self, range: std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+        self.ahead.insert(range.start, range.end);
+        while let Some(end) = self.ahead.remove(&self.next) {
+            self.next = end;
+        }
+        (self.next - self.released >= self.batch).then(|| {
+            let r = self.released..self.next;
+            self.released = self.next;
+            r
+        })
+    }
+}
+
 /// Wraps a non-seekable reader (stdin, pipe): sniffs the magic bytes, then decodes.
 fn open_reader(mut reader: Box<dyn Read + Send>, path: &Path) -> Result<Opened, InputError> {
     let mut head = [0u8; 6];
@@ -259,6 +328,36 @@ mod tests {
         for range in [100..9000, 0..map.len(), 4096..8192, 7..7, 20_000..1 << 30] {
             release_mapped(&map, range.clone());
             assert_eq!(&map[..], &want[..], "{range:?}");
+        }
+    }
+
+    /// The frontier releases each byte of the read prefix once, in order, in pieces of at
+    /// least the batch, whatever the order the ranges arrive in.
+    #[test]
+    fn the_read_prefix_is_released_once_in_batches() {
+        let mut seed = 5u64;
+        for batch in [1, 7, 100] {
+            let cuts: Vec<usize> = (0..=40).map(|i| i * 13).collect();
+            let mut ranges: Vec<_> = cuts.windows(2).map(|w| w[0]..w[1]).collect();
+            // Shuffle a little: neighbours swap, as chunks finish out of order.
+            for i in 1..ranges.len() {
+                if crate::testutil::lcg(&mut seed) >> 62 == 0 {
+                    ranges.swap(i - 1, i);
+                }
+            }
+            let mut f = ReadFrontier::new(batch);
+            let mut out = Vec::new();
+            for r in ranges {
+                out.extend(f.done(r));
+            }
+            let mut at = 0;
+            for r in &out {
+                assert_eq!(r.start, at, "batch {batch}: {out:?}");
+                assert!(r.end - r.start >= batch, "batch {batch}: {out:?}");
+                at = r.end;
+            }
+            // All but less than a batch of the 520 bytes.
+            assert!(520 - at < batch.max(13), "batch {batch}: {out:?}");
         }
     }
 

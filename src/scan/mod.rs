@@ -514,8 +514,8 @@ impl Scanner {
                 // A file truncated while mapped raises SIGBUS: the guard turns it into an
                 // error message naming this file (exit code 3) instead of a bare crash.
                 let _guard = input::sigbus::guard_mapped(path, &m);
-                let release = |r| input::release_mapped(&m, r);
-                self.scan_chunks(detectors, file, &m, progress, &release)
+                let releaser = input::Releaser::new(&m);
+                self.scan_chunks(detectors, file, &m, progress, &|r| releaser.done(r))
             }
             Opened::Bytes(b) => {
                 report.bytes = b.len() as u64;
