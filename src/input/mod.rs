@@ -142,9 +142,10 @@ pub fn open(path: &Path) -> Result<Opened, InputError> {
 /// them in again, so this only frees the mapping's share of the process.
 ///
 /// Unmapping a large file at the end of a scan walked all its entries on one core (~5 ms
-/// for 150 MB, ~30 ms for 1 GB, while the other cores were idle); released chunk by chunk
-/// by the workers that read them, the same work is spread over the scan, and the resident
-/// size of a scan stays a few chunks instead of the whole file.
+/// for 150 MB, ~30 ms for 1 GB, while the other cores were idle); released as the scan
+/// reads the file (by the workers, in batches: see [`Releaser`]), the same work is spread
+/// over the scan, and the resident size of a scan stays a batch and a few chunks instead of
+/// the whole file.
 pub fn release_mapped(map: &Mmap, range: std::ops::Range<usize>) {
     // SAFETY: sysconf has no preconditions.
     let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
