@@ -287,6 +287,15 @@ pub fn run(args: ScanArgs) -> Result<Exit> {
             .build_global()
             .context("--threads")?;
     }
+    // The rest runs on a worker of the pool: the dozen parallel steps of a scan (the
+    // builds, the chunks, ranking, converting and formatting the report) are then entered
+    // from inside the pool, instead of each injecting its job from outside and putting this
+    // thread to sleep until it is done (futex calls and a cross-core wake-up each way).
+    rayon::scope(|_| scan_and_report(&args, tz))
+}
+
+/// [`run`] after the options that configure the process: scan, then report.
+fn scan_and_report(args: &ScanArgs, tz: Option<i32>) -> Result<Exit> {
     let paths = files::expand(&args.logs)?;
     let filters = resolve_filters(&args.config, &args.filters)?;
     let scanner = build_scanner(
