@@ -485,12 +485,45 @@ pub(crate) fn jail_known_options(
 
 /// fail2ban-regex's test for a REGEX argument that may name a filter:
 /// `(?ms)^/{0,3}[\w/_\-.]+(?:\[.*\])?$` found anywhere (multi-line mode).
+///
+/// An ASCII argument (every filter name in practice) is tested by hand
+/// ([`looks_like_filter_ascii`]): compiling the Unicode regex was half of reading the
+/// filters when a scan starts (~0.4 ms).
 fn looks_like_filter(arg: &str) -> bool {
+    if arg.is_ascii() {
+        return looks_like_filter_ascii(arg.as_bytes());
+    }
+    looks_like_filter_regex(arg)
+}
+
+/// [`looks_like_filter`] by the regex (Unicode `\w`).
+fn looks_like_filter_regex(arg: &str) -> bool {
     static RE: std::sync::OnceLock<Option<regex_automata::meta::Regex>> =
         std::sync::OnceLock::new();
     RE.get_or_init(|| regex_automata::meta::Regex::new(r"(?ms)^/{0,3}[\w/_\-.]+(?:\[.*\])?$").ok())
         .as_ref()
         .is_some_and(|re| re.is_match(arg))
+}
+
+/// [`looks_like_filter`] of ASCII text. `/{0,3}` adds nothing (`/` is in the class), and
+/// the class run from a line start can only be followed by `[` or the end of the line, so
+/// the regex matches exactly where the maximal run from a line start is not empty and ends
+/// the line, or stops at a `[` that a later `]` closes at the end of a line (`.` crosses
+/// lines under `(?s)`).
+fn looks_like_filter_ascii(arg: &[u8]) -> bool {
+    let class = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'-' | b'.');
+    let line_end = |i: usize| i == arg.len() || arg[i] == b'\n';
+    let mut starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', arg).map(|i| i + 1));
+    starts.any(|i| {
+        let j = i + arg[i..].iter().take_while(|&&b| class(b)).count();
+        if j == i {
+            return false;
+        }
+        if line_end(j) {
+            return true;
+        }
+        arg[j] == b'[' && (j + 1..arg.len()).any(|k| arg[k] == b']' && line_end(k + 1))
+    })
 }
 
 /// Python `os.path.abspath`: joined with the current directory and normalized.
@@ -650,6 +683,24 @@ mod tests {
 
     #[test]
     fn path_like_test() {
+        // By hand and by the regex agree on ASCII texts built from the characters that
+        // matter (class, brackets, newline, others).
+        let mut seed = 3u64;
+        let alphabet = b"a_/.-[]\n x9";
+        for _ in 0..50_000 {
+            let len = (crate::testutil::lcg(&mut seed) >> 60) as usize;
+            let text: String = (0..len)
+                .map(|_| {
+                    alphabet[(crate::testutil::lcg(&mut seed) >> 33) as usize % alphabet.len()]
+                        as char
+                })
+                .collect();
+            assert_eq!(
+                looks_like_filter_ascii(text.as_bytes()),
+                looks_like_filter_regex(&text),
+                "{text:?}"
+            );
+        }
         assert!(looks_like_filter("sshd"));
         assert!(looks_like_filter("/etc/fail2ban/filter.d/asterisk.conf"));
         assert!(looks_like_filter(
