@@ -128,7 +128,8 @@ pub struct ScanArgs {
     /// Worker threads (default: the number of CPUs).
     #[arg(short = 'j', long = "threads")]
     pub threads: Option<usize>,
-    /// Chunk size in bytes for the parallel scan.
+    /// Chunk size in bytes for the parallel scan (the largest; chunks shrink towards the
+    /// end of a file, down to 256 KB, so that the threads finish together).
     #[arg(long = "chunk-size", default_value_t = 4 << 20)]
     pub chunk_size: usize,
     /// Year for dates without one (default: inferred from file modification time).
