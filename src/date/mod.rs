@@ -101,6 +101,20 @@ struct FastMemo {
     time: Option<f64>,
 }
 
+impl FastMemo {
+    /// The answer for a line with this memo's key.
+    #[inline(always)]
+    fn answer(&self) -> DateMatch {
+        let (start, end) = self.g1;
+        DateMatch {
+            start,
+            end,
+            time: if start == end { None } else { self.time },
+            template: self.id,
+        }
+    }
+}
+
 /// Stateful date detector (fail2ban's `DateDetector`). Clone it for parallel chunks; merge
 /// hit counts with [`DateDetector::hits_by_id`].
 #[derive(Clone)]
@@ -524,13 +538,7 @@ impl DateDetector {
         }
         // Settled: the memo is the last winner's, as when it was stored.
         debug_assert_eq!(self.order.get(self.last_idx).map(|e| e.id), Some(m.id));
-        let (start, end) = m.g1;
-        Some(DateMatch {
-            start,
-            end,
-            time: if start == end { None } else { m.time },
-            template: m.id,
-        })
+        Some(m.answer())
     }
 
     /// Counts `m`, an answer of [`Self::peek_again`] for the line at hand, as
@@ -562,7 +570,7 @@ impl DateDetector {
                         let m = *m;
                         self.settled = true;
                         if settled {
-                            return Some(self.fast_again(id, m));
+                            return Some(self.fast_again(m));
                         }
                         return Some(self.fast_win(id, line, m.end, m.g1, |_| m.time));
                     }
@@ -604,14 +612,8 @@ impl DateDetector {
     /// [`Self::fast_win`] for a line with the key of `m` right after another one: only the
     /// counters change (most lines of a log, every line after the first of its second).
     #[inline(always)]
-    fn fast_again(&mut self, id: usize, m: FastMemo) -> DateMatch {
-        let (start, end) = m.g1;
-        let found = DateMatch {
-            start,
-            end,
-            time: if start == end { None } else { m.time },
-            template: id,
-        };
+    fn fast_again(&mut self, m: FastMemo) -> DateMatch {
+        let found = m.answer();
         self.count_again(&found);
         found
     }

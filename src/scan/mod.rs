@@ -168,10 +168,7 @@ impl Scanner {
                 };
                 for (hit, g) in next_hit.iter_mut().zip(&self.groups) {
                     *hit = match valid {
-                        Some(_) => g
-                            .prefilter
-                            .next_hit(&data[..block_end], pos)
-                            .unwrap_or(usize::MAX),
+                        Some(_) => hit_from(g, &data[..block_end], pos),
                         None => 0,
                     };
                 }
@@ -195,12 +192,8 @@ impl Scanner {
                 // not to make a literal when joined to what follows the date. Missed, and
                 // only the counters move: the general path below took ~150 more
                 // instructions per such line.
-                let g = &self.groups[0];
                 if next_hit[0] < start {
-                    next_hit[0] = g
-                        .prefilter
-                        .next_hit(&data[..block_end], start)
-                        .unwrap_or(usize::MAX);
+                    next_hit[0] = hit_from(&self.groups[0], &data[..block_end], start);
                 }
                 if next_hit[0] >= end {
                     if let Some(m) = detectors[0].peek_again(&data[start..stop]) {
@@ -241,10 +234,7 @@ impl Scanner {
                 }
                 let candidate = if valid.is_some() {
                     if next_hit[gi] < start {
-                        next_hit[gi] = g
-                            .prefilter
-                            .next_hit(&data[..block_end], start)
-                            .unwrap_or(usize::MAX);
+                        next_hit[gi] = hit_from(g, &data[..block_end], start);
                     }
                     // An undated line (nothing after the cut) is contiguous in the chunk.
                     next_hit[gi] < end
@@ -541,6 +531,13 @@ impl Scanner {
         report.lines = tally.lines;
         (tally, report)
     }
+}
+
+/// Where the next literal of `g`'s prefilter starts in `data` at or after `from`
+/// (`usize::MAX` when none does).
+#[inline]
+fn hit_from(g: &Group, data: &[u8], from: usize) -> usize {
+    g.prefilter.next_hit(data, from).unwrap_or(usize::MAX)
 }
 
 /// Slice equality without a `memcmp` call: the compared texts (what precedes a date) are a
