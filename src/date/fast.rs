@@ -224,6 +224,28 @@ pub(crate) fn memo_key(kind: FastKind, s: &[u8]) -> Option<([u64; 3], u64)> {
     Some(([w[0], w[1], w[2] & mask], mask))
 }
 
+/// The words of a [`memo_key`] (its third word's mask `mask`) to compare for "the same text
+/// but the second": the mask without the two digits before `end`, the end of the date, where
+/// both shapes read the second (`…:SS`). Two lines equal under it, each with a second of
+/// 00-59 there ([`second_at`]), get from [`match_common`] the same answer but the second.
+pub(crate) fn minute_mask(mask: u64, end: usize) -> [u64; 3] {
+    let mut m = [u64::MAX, u64::MAX, mask];
+    for i in end.saturating_sub(2)..end {
+        if let Some(w) = m.get_mut(i / 8) {
+            *w &= !(0xFF << (8 * (i % 8)));
+        }
+    }
+    m
+}
+
+/// The second written in the two digits before `end` of `s`, when [`match_common`] accepts
+/// it there (two digits, 00-59).
+#[inline(always)]
+pub(crate) fn second_at(s: &[u8], end: usize) -> Option<u32> {
+    let (a, b) = (dv(*s.get(end.checked_sub(2)?)?), dv(*s.get(end - 1)?));
+    (a < 6 && b < 10).then_some(a * 10 + b)
+}
+
 /// The first 24 bytes of `s` as three words, unmasked (`None` when shorter): compared with
 /// a [`memo_key`] under that key's mask, they decide whether `s` has the key (the mask
 /// covers the bytes [`prefix`] reads, so equal bytes there mean an equal prefix).

@@ -95,9 +95,13 @@ struct FastMemo {
     key: [u64; 3],
     /// The mask of the key's third word.
     mask: u64,
+    /// The key's mask without the two digits of the second (see [`fast::minute_mask`]).
+    minute_mask: [u64; 3],
     id: usize,
     end: usize,
     g1: (usize, usize),
+    /// What the parse read.
+    fields: Fields,
     time: Option<f64>,
 }
 
@@ -141,6 +145,9 @@ pub struct DateDetector {
     /// Searches answered by the hand-written matcher (tests check the hot path is taken).
     #[cfg(test)]
     fast_answers: u64,
+    /// Of those, the answers from the memo's minute (tests check that path is taken).
+    #[cfg(test)]
+    minute_answers: u64,
 }
 
 /// Builds the template list like fail2ban's `appendTemplate`/`addDefaultTemplate`, with a
@@ -449,6 +456,8 @@ impl DateDetector {
             settled: false,
             #[cfg(test)]
             fast_answers: 0,
+            #[cfg(test)]
+            minute_answers: 0,
         })
     }
 
@@ -574,6 +583,47 @@ impl DateDetector {
                         }
                         return Some(self.fast_win(id, line, m.end, m.g1, |_| m.time));
                     }
+                    // The same bytes but the second (the next second of a busy log): the
+                    // parse would read the same fields but the second, which the two digits
+                    // before the date's end give (it accepts only 00-59 there).
+                    let mm = &m.minute_mask;
+                    if m.id == id
+                        && k[0] & mm[0] == m.key[0] & mm[0]
+                        && k[1] & mm[1] == m.key[1] & mm[1]
+                        && k[2] & mm[2] == m.key[2] & mm[2]
+                    {
+                        if let Some(second) = fast::second_at(line.as_bytes(), m.end) {
+                            let (end, g1, found) = (m.end, m.g1, m.answer());
+                            let mut fields = m.fields;
+                            fields.second = second;
+                            let won = if settled {
+                                // The state is what `fast_win` left for the memo's line, and
+                                // of what it reads only the byte before the date's end (the
+                                // second's last digit) differs.
+                                let time = self.conv.unix_time(&fields);
+                                self.count_again(&found);
+                                self.last_end.1 = Some(char::from(line.as_bytes()[end - 1]));
+                                DateMatch {
+                                    time: if found.start == found.end { None } else { time },
+                                    ..found
+                                }
+                            } else {
+                                self.fast_win(id, line, end, g1, |c| c.unix_time(&fields))
+                            };
+                            // Updated in place: the memo is most of a cache line.
+                            if let Some(memo) = &mut self.memo {
+                                memo.key = k;
+                                memo.fields.second = second;
+                                memo.time = won.time;
+                            }
+                            self.settled = true;
+                            #[cfg(test)]
+                            {
+                                self.minute_answers += 1;
+                            }
+                            return Some(won);
+                        }
+                    }
                 }
                 if let Some((start, end, fields)) = fast::match_common(kind, line, &self.years) {
                     let g1 = (start, end);
@@ -582,9 +632,11 @@ impl DateDetector {
                         self.memo = Some(FastMemo {
                             key,
                             mask,
+                            minute_mask: fast::minute_mask(mask, end),
                             id,
                             end,
                             g1,
+                            fields,
                             time: won.time,
                         });
                         self.settled = true;

@@ -138,6 +138,86 @@ fn a_repeated_key_leaves_the_state_a_full_update_would() {
     }
 }
 
+/// A line with the memo's bytes but the second (the next second of a busy log) gets the
+/// parse's answer for that second, and leaves the detector's state as the parse would: over
+/// runs of seconds across minutes, hours, days and months, in both default formats, mixed
+/// with repeats, other shapes and seconds the parse refuses (60-69, a letter).
+#[test]
+fn the_next_second_gives_the_answer_of_a_parse() {
+    fn state(d: &DateDetector) -> String {
+        format!(
+            "{:?} {:?} {:?} {:?} {} {}",
+            d.order, d.raw_hits, d.last_pos, d.last_end, d.last_idx, d.first_unused
+        )
+    }
+    let mut lines = Vec::new();
+    let mut seed = 5u64;
+    // 2024-02-29 23:58:00 UTC, then forward by 0-3 seconds a line.
+    let mut t = 1_709_251_080i64;
+    for n in 0..4000 {
+        crate::testutil::lcg(&mut seed);
+        t += (seed >> 33) as i64 % 4;
+        let dt = chrono::DateTime::from_timestamp(t, 0).unwrap();
+        let text = match (seed >> 40) % 16 {
+            0 => dt
+                .format("%b %e %H:%M:%S host asterisk[1]: syslog")
+                .to_string(),
+            1 => format!(
+                "[{}{}] NOTICE[1] chan_sip.c: a",
+                dt.format("%Y-%m-%d %H:%M:6"),
+                (seed >> 50) % 10
+            ),
+            2 => format!(
+                "[{}] NOTICE[1] chan_sip.c: a",
+                dt.format("%Y-%m-%d %H:%M:5x")
+            ),
+            3 => format!(
+                "[{}.5] NOTICE[1] chan_sip.c: fraction",
+                dt.format("%Y-%m-%d %H:%M:%S")
+            ),
+            4 => "no date on this line at all, long enough".to_string(),
+            5 => format!(
+                "[{}x NOTICE[1] word after the date",
+                dt.format("%Y-%m-%d %H:%M:%S")
+            ),
+            k => format!(
+                "[{}] NOTICE[{k}] chan_sip.c: a",
+                dt.format("%Y-%m-%d %H:%M:%S")
+            ),
+        };
+        // Runs of one format, as in a log.
+        let syslog = (n / 500) % 2 == 1;
+        lines.push(if syslog && text.starts_with('[') {
+            dt.format("%b %e %H:%M:%S host asterisk[2]: syslog")
+                .to_string()
+        } else {
+            text
+        });
+    }
+    for dp in [Some("{^LN-BEG}"), None] {
+        let mut d = DateDetector::new(dp, opts()).unwrap();
+        let mut full = d.clone();
+        for (n, l) in lines.iter().enumerate() {
+            full.memo = None;
+            full.settled = false;
+            let want = full.detect(l);
+            let got = d.detect(l);
+            assert_eq!(got, want, "datepattern {dp:?}, line {n} {l:?}");
+            assert_eq!(
+                state(&d),
+                state(&full),
+                "datepattern {dp:?}, line {n} {l:?}"
+            );
+        }
+        assert_eq!(d.hits_by_id(), full.hits_by_id());
+        assert!(
+            d.minute_answers > 1000,
+            "datepattern {dp:?}: {} lines took the minute's way",
+            d.minute_answers
+        );
+    }
+}
+
 #[test]
 fn merged_hits_follow_current_order() {
     let mut a = DateDetector::new(Some("{^LN-BEG}"), opts()).unwrap();
