@@ -88,6 +88,8 @@ pub(crate) struct Worker {
     join: Vec<(Vec<u8>, bool)>,
     /// The newlines of the current block.
     newlines: lines::Newlines,
+    /// Recent IPv6 failure IDs by their text as written.
+    v6_ids: V6Ids,
 }
 
 impl Scanner {
@@ -104,6 +106,7 @@ impl Scanner {
             ip: String::new(),
             join: vec![(Vec::new(), false); self.groups.len()],
             newlines: lines::Newlines::default(),
+            v6_ids: V6Ids::default(),
         }
     }
 
@@ -271,7 +274,11 @@ impl Scanner {
                     let line_ascii = ascii || w.text.is_ascii();
                     if plan.classify_ascii(qc, &w.text, line_ascii) == Quick::Done {
                         for h in &qc.hits {
-                            let ip = normalised(&mut w.ip, &w.text[h.start..h.end], h.kind);
+                            let text = &w.text[h.start..h.end];
+                            let ip = match h.kind {
+                                AddrKind::Ip(Family::V6) => w.v6_ids.id(text),
+                                kind => normalised(&mut w.ip, text, kind),
+                            };
                             failed = true;
                             t.failure(ips, ip, at(h.filter, h.regex), self.keep_events);
                         }
@@ -567,6 +574,41 @@ fn normalised<'a>(out: &'a mut String, text: &'a str, kind: AddrKind) -> &'a str
     }
 }
 
+/// Slots of [`V6Ids`] (direct-mapped).
+const V6_SLOTS: usize = 4096;
+
+/// The IDs of recent IPv6 failures by their text as written: an attacker's address comes
+/// back again and again, and its normal form ([`ipaddr::ip6_id_into`]) cost a parse and a
+/// print each time (~900 instructions, with branches on every group's width).
+#[derive(Default)]
+struct V6Ids {
+    /// (text, ID); empty until first used.
+    slots: Vec<(Box<str>, Box<str>)>,
+    scratch: String,
+}
+
+impl V6Ids {
+    /// The failure ID of the IPv6 address written `text` (what [`normalised`] gives).
+    fn id(&mut self, text: &str) -> &str {
+        if self.slots.is_empty() {
+            self.slots = vec![(Box::from(""), Box::from("")); V6_SLOTS];
+        }
+        let b = text.as_bytes();
+        let word = |i: usize| {
+            b.get(i..i + 8)
+                .map_or(0, |w| u64::from_le_bytes(w.try_into().unwrap_or_default()))
+        };
+        let h = (word(0) ^ word(b.len().saturating_sub(8)).rotate_left(29) ^ b.len() as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let i = (h >> 52) as usize % V6_SLOTS;
+        if *self.slots[i].0 != *text {
+            ipaddr::ip6_id_into(&mut self.scratch, text);
+            self.slots[i] = (Box::from(text), Box::from(self.scratch.as_str()));
+        }
+        &self.slots[i].1
+    }
+}
+
 /// Number of date templates the tallies count hits for (those of the first group, the one
 /// the report names).
 fn template_count(detectors: &[DateDetector]) -> usize {
@@ -653,6 +695,34 @@ fn chunk_end(data: &[u8], start: usize, size: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The remembered IDs are those computed afresh, for thousands of IPv6 texts written in
+    /// several ways (compressed, zero-padded, upper case, IPv4-mapped), repeated and
+    /// colliding in the memo's slots.
+    #[test]
+    fn remembered_ipv6_ids_are_the_normal_form() {
+        let mut ids = V6Ids::default();
+        let mut fresh = String::new();
+        let mut seed = 3u64;
+        let mut hits = 0;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..50_000 {
+            let r = crate::testutil::lcg(&mut seed);
+            // A pool larger than the memo, drawn unevenly, as attackers are.
+            let n = (r >> 20) % if r & 1 == 0 { 64 } else { 20_000 };
+            let text = match (r >> 40) % 4 {
+                0 => format!("2001:db8::{n:x}"),
+                1 => format!("2001:0DB8:0000:0000:0000:0000:0000:{n:04X}"),
+                2 => format!("::ffff:10.0.{}.{}", n / 256 % 256, n % 256),
+                _ => format!("2a0b:{n:x}::1"),
+            };
+            hits += usize::from(!seen.insert(text.clone()));
+            fresh.clear();
+            let want = normalised(&mut fresh, &text, AddrKind::Ip(Family::V6)).to_string();
+            assert_eq!(ids.id(&text), want, "{text}");
+        }
+        assert!(hits > 10_000, "{hits} repeats");
+    }
 
     #[test]
     fn blocks_end_after_newlines() {
