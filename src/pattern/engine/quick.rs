@@ -647,7 +647,7 @@ impl Skips {
 /// Bytes of a line's start whose head walk [`HeadMemo`] remembers.
 const MEMO_LEN: usize = 24;
 /// Walks remembered per thread and filter (direct-mapped by a hash of the bytes).
-const MEMO_SLOTS: usize = 1024;
+const MEMO_SLOTS: usize = 4096;
 
 /// The head DFA's walks over the first [`MEMO_LEN`] bytes of recent lines: where the walk
 /// stood after them, or its result when it ended within them. Log lines repeat their
@@ -688,7 +688,7 @@ impl HeadMemo {
     fn slot(key: &[u64; 3]) -> usize {
         let h = (key[0] ^ key[1].rotate_left(21) ^ key[2].rotate_left(42))
             .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> 54) as usize % MEMO_SLOTS
+        (h >> 52) as usize % MEMO_SLOTS
     }
 
     /// Forgets everything when the DFA's cache was cleared since the last call.
