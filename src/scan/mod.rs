@@ -346,7 +346,7 @@ impl Scanner {
         done: &(dyn Fn(std::ops::Range<usize>) + Sync),
     ) -> Tally {
         let threads = rayon::current_num_threads();
-        let chunks = split_chunks(data, self.chunk_size.max(1), threads);
+        let size = self.chunk_size.max(1);
         let templates = template_count(detectors);
         // Tallies merge in chunk order as they complete, so memory holds the running total
         // plus the few chunks that finished early, not one tally per chunk (per-chunk maps
@@ -355,14 +355,24 @@ impl Scanner {
         let tables = Mutex::new(Vec::new());
         // Each thread takes the next chunk in order (not rayon's halving split, under which
         // the second thread would start in the middle and its tallies wait for the first).
-        let next = AtomicUsize::new(0);
+        // Chunks are cut as they are taken, the same ones as `split_chunks`: cutting them
+        // all first looked for a newline at every boundary of the file before any was read,
+        // and each look mapped a page, or all of its folio (2 MB of a file read into the
+        // page cache in large folios: 460 MB of a 921 MB log mapped at once).
+        let cursor = Mutex::new((0usize, 0usize));
+        let take = || -> Option<(usize, usize, usize)> {
+            let mut c = cursor.lock().ok()?;
+            let (start, seq) = *c;
+            if start >= data.len() {
+                return None;
+            }
+            let end = next_chunk_end(data, start, size, threads);
+            *c = (end, seq + 1);
+            Some((seq, start, end))
+        };
         let scan_next = || {
             let mut ips = IpTable::for_shape(&self.shape);
-            loop {
-                let seq = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(a, b)) = chunks.get(seq) else {
-                    break;
-                };
+            while let Some((seq, a, b)) = take() {
                 let mut dets = detectors.to_vec();
                 let t = self
                     .with_worker(|w| self.scan_chunk(w, &mut ips, &mut dets, file, &data[a..b]));
@@ -376,7 +386,12 @@ impl Scanner {
                 v.push(ips);
             }
         };
-        let threads = threads.min(chunks.len()).max(1);
+        // One chunk (a small file): no second thread.
+        let threads = if data.len() > MIN_CHUNK.min(size) {
+            threads.max(1)
+        } else {
+            1
+        };
         rayon::scope(|s| {
             for _ in 1..threads {
                 s.spawn(|_| scan_next());
@@ -676,12 +691,17 @@ pub fn split_chunks(data: &[u8], size: usize, threads: usize) -> Vec<(usize, usi
     let mut out = Vec::with_capacity(data.len() / size + 1);
     let mut start = 0;
     while start < data.len() {
-        let left = (data.len() - start) / (8 * threads.max(1));
-        let end = chunk_end(data, start, left.clamp(MIN_CHUNK.min(size), size));
+        let end = next_chunk_end(data, start, size, threads);
         out.push((start, end));
         start = end;
     }
     out
+}
+
+/// The end of the chunk of [`split_chunks`] that starts at `start`.
+fn next_chunk_end(data: &[u8], start: usize, size: usize, threads: usize) -> usize {
+    let left = (data.len() - start) / (8 * threads.max(1));
+    chunk_end(data, start, left.clamp(MIN_CHUNK.min(size), size))
 }
 
 /// The end of the piece of whole lines of about `size` bytes (at least 1) that starts at
