@@ -242,17 +242,21 @@ impl SetSpan {
 /// [`SetSpan`]).
 #[inline]
 fn member_run(set: &Set, span: Option<&SetSpan>, hay: &[u8]) -> usize {
-    let mut i = 0;
+    // The bytes after the whole 16-byte blocks, or all of them.
     #[cfg(target_arch = "x86_64")]
-    if let Some(sp) = span {
+    let i = match span {
         // SAFETY: a SetSpan exists only where the CPU has SSSE3 (`SetSpan::of`).
-        match unsafe { member_run_ssse3(sp, hay) } {
+        Some(sp) => match unsafe { member_run_ssse3(sp, hay) } {
             Ok(n) => return n,
-            Err(whole) => i = whole,
-        }
-    }
+            Err(whole) => whole,
+        },
+        None => 0,
+    };
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = span;
+    let i = {
+        let _ = span;
+        0
+    };
     i + hay[i..].iter().take_while(|&&b| set[b as usize]).count()
 }
 
