@@ -78,18 +78,21 @@ fn repeated_date_text_gives_the_answer_of_a_fresh_match() {
     }
 }
 
+/// What a detector keeps for its next search (order, counters, last positions and
+/// characters), as text to compare.
+fn search_state(d: &DateDetector) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?} {} {}",
+        d.order, d.raw_hits, d.last_pos, d.last_end, d.last_idx, d.first_unused
+    )
+}
+
 /// A line with the key of the line before it only adds to the hit counters: the answers,
 /// the counters and the search state (order, last positions and characters) stay those of
 /// a detector that updates everything on every line, over runs of one second, other
 /// seconds, other shapes, undated lines and the two default formats in turn.
 #[test]
 fn a_repeated_key_leaves_the_state_a_full_update_would() {
-    fn state(d: &DateDetector) -> String {
-        format!(
-            "{:?} {:?} {:?} {:?} {} {}",
-            d.order, d.raw_hits, d.last_pos, d.last_end, d.last_idx, d.first_unused
-        )
-    }
     let pool = [
         "[2024-03-10 08:15:01] NOTICE[1] chan_sip.c: a",
         "[2024-03-10 08:15:01] VERBOSE[2] pbx.c: b",
@@ -125,8 +128,8 @@ fn a_repeated_key_leaves_the_state_a_full_update_would() {
             again += usize::from(was_settled && d.settled && d.fast_answers > before);
             assert_eq!(got, want, "datepattern {dp:?}, line {n} {l:?}");
             assert_eq!(
-                state(&d),
-                state(&full),
+                search_state(&d),
+                search_state(&full),
                 "datepattern {dp:?}, line {n} {l:?}"
             );
         }
@@ -144,12 +147,6 @@ fn a_repeated_key_leaves_the_state_a_full_update_would() {
 /// with repeats, other shapes and seconds the parse refuses (60-69, a letter).
 #[test]
 fn the_next_second_gives_the_answer_of_a_parse() {
-    fn state(d: &DateDetector) -> String {
-        format!(
-            "{:?} {:?} {:?} {:?} {} {}",
-            d.order, d.raw_hits, d.last_pos, d.last_end, d.last_idx, d.first_unused
-        )
-    }
     let mut lines = Vec::new();
     let mut seed = 5u64;
     // 2024-02-29 23:58:00 UTC, then forward by 0-3 seconds a line.
@@ -204,8 +201,8 @@ fn the_next_second_gives_the_answer_of_a_parse() {
             let got = d.detect(l);
             assert_eq!(got, want, "datepattern {dp:?}, line {n} {l:?}");
             assert_eq!(
-                state(&d),
-                state(&full),
+                search_state(&d),
+                search_state(&full),
                 "datepattern {dp:?}, line {n} {l:?}"
             );
         }
