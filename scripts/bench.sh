@@ -9,6 +9,12 @@
 #   BENCH_NO_BUILD=1 FAILSCAN_SCAN="target/debug/failscan scan" scripts/bench.sh
 #   BENCH_SCALE=0 scripts/bench.sh   # skip the 6x section (its first run generates ~920 MB)
 #   BENCH_SCALE_GZ=1 scripts/bench.sh  # also time the 6x log gzipped vs gzip -dc (~30 s to make)
+#   BENCH_PGO=0 scripts/bench.sh     # measure the plain `cargo build --release` binary only
+#
+# The binary measured is the one the README installs: the PGO build of scripts/build-pgo.sh
+# (target/pgo/failscan; a plain release build when PGO is not available). The plain
+# `cargo build --release` binary is timed too, in its own row ("failscan scan (plain build)"),
+# so the difference PGO makes is on record; the targets are judged on the installed build.
 #
 # fail2ban-regex is slow, so it runs on the first F2B_LINES lines (default 100000) and its
 # throughput is scaled to the whole file; with F2B_WHOLE=1 (default) it also runs once on the
@@ -47,8 +53,15 @@ SCALE_X=6
 SCALE_RUNS=${BENCH_SCALE_RUNS:-$RUNS}
 SCALE_CONCAT=${BENCH_SCALE_CONCAT:-0}
 SCALE_GZ=${BENCH_SCALE_GZ:-0}
+PGO=${BENCH_PGO:-1}
 # The failscan command under test, in one place (the file name is appended).
-FAILSCAN_SCAN=${FAILSCAN_SCAN:-"target/release/failscan scan"}
+if [ "$PGO" = 1 ]; then
+    FAILSCAN_SCAN=${FAILSCAN_SCAN:-"target/pgo/failscan scan"}
+else
+    FAILSCAN_SCAN=${FAILSCAN_SCAN:-"target/release/failscan scan"}
+fi
+# The plain release build, for its own row when the build under test is the PGO one.
+PLAIN_SCAN="target/release/failscan scan"
 # The stock filter's messages as one ripgrep pattern (levels NOTICE/SECURITY/WARNING, then any
 # of the eight failregex bodies), for a "how fast can a plain regex scan go" reference. It is an
 # approximation (it also counts e.g. IAX2 "Host a:port failed to authenticate"), not an oracle.
@@ -78,6 +91,7 @@ mb() { calc "$1 / 1e6"; }
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
     echo "== build"
     cargo build --release --quiet
+    [ "$PGO" = 1 ] && scripts/build-pgo.sh target/pgo/failscan
 fi
 have_failscan=0
 $FAILSCAN_SCAN --help >/dev/null 2>&1 && have_failscan=1
@@ -142,6 +156,9 @@ row() {
 if [ "$have_failscan" = 1 ]; then
     add "failscan scan" "$FAILSCAN_SCAN $LOG" "$size" "$RUNS" "$LOG"
     add "failscan scan .gz" "$FAILSCAN_SCAN $LOG.gz" "$size" "$RUNS" "$LOG.gz"
+    if [ "$FAILSCAN_SCAN" != "$PLAIN_SCAN" ] && $PLAIN_SCAN --help >/dev/null 2>&1; then
+        add "failscan scan (plain build)" "$PLAIN_SCAN $LOG" "$size" "$RUNS" "$LOG"
+    fi
 else
     echo "note: '$FAILSCAN_SCAN' is not available yet; failscan rows skipped"
 fi
@@ -206,7 +223,7 @@ done
 # Prints rows first..last-1 of the table; full-file times are scaled to $2 bytes for the ratio.
 table() {
     local first=$1 last=$2 i mbps ratio mem_rss mem_anon
-    printf '%-24s %10s %10s %12s %10s %10s\n' "tool" "time (s)" "MB/s" "vs failscan" "peak RSS" "peak anon"
+    printf '%-28s %10s %10s %12s %10s %10s\n' "tool" "time (s)" "MB/s" "vs failscan" "peak RSS" "peak anon"
     for ((i = first; i < last; i++)); do
         mbps=$(calc "${bytes[$i]} / ${secs[$i]} / 1e6")
         ratio="-"
@@ -215,7 +232,7 @@ table() {
         mem_rss="-" mem_anon="-"
         [ -z "${rss[$i]}" ] || mem_rss="${rss[$i]} MB"
         [ -z "${anon[$i]}" ] || mem_anon="${anon[$i]} MB"
-        printf '%-24s %10.3f %10.1f %12s %10s %10s\n' "${names[$i]}" "${secs[$i]}" "$mbps" "$ratio" "$mem_rss" "$mem_anon"
+        printf '%-28s %10.3f %10.1f %12s %10s %10s\n' "${names[$i]}" "${secs[$i]}" "$mbps" "$ratio" "$mem_rss" "$mem_anon"
     done
 }
 # failscan's seconds per byte on the plain 1x log, the unit of the "vs failscan" column.
@@ -279,6 +296,14 @@ for kind in whole slice; do
         target "$label" "not measured" ""
     fi
 done
+
+# The same measure for the plain `cargo build --release` binary, for the record.
+plain=$(row "failscan scan (plain build)") f2b=$(row "fail2ban-regex (whole)")
+if [ -n "$plain" ] && [ -n "$f2b" ]; then
+    v=$(calc "${secs[$f2b]} / ${secs[$plain]}")
+    target "  the same, plain build (not PGO)" "$(printf '%.1fx (%.3f s)' "$v" "${secs[$plain]}")" \
+        "$(holds "$v >= $T_F2B")"
+fi
 
 rg=$(row "rg -c (combined)")
 if [ -n "$fs" ] && [ -n "$rg" ]; then
