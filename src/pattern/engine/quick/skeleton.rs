@@ -362,24 +362,30 @@ impl Skeleton {
         regular: &[bool],
         groups: &[[Option<usize>; 3]],
     ) -> Option<Skeleton> {
-        let mut pats = Vec::with_capacity(hirs.len());
-        for (j, hir) in hirs.iter().enumerate() {
-            let tree = if regular[j] {
-                tree(hir, groups[j])
-            } else {
-                None
-            };
-            pats.push(match tree {
-                Some(t) => Pat::Tree(Box::new(t)),
-                None => Pat::Exclude {
-                    prefix: literal_prefix(hir),
-                    dfa: Box::new(lazy_dfa(
-                        compile(std::slice::from_ref(&searched[j]), false, false)?,
-                        MatchKind::LeftmostFirst,
-                    )?),
-                },
-            });
-        }
+        use rayon::prelude::*;
+        // The failregexes' trees are independent (each compiles the bounded backtracker of
+        // its address region): built in parallel, on the cores a starting scan leaves idle.
+        let pats = hirs
+            .par_iter()
+            .enumerate()
+            .map(|(j, hir)| {
+                let tree = if regular[j] {
+                    tree(hir, groups[j])
+                } else {
+                    None
+                };
+                Some(match tree {
+                    Some(t) => Pat::Tree(Box::new(t)),
+                    None => Pat::Exclude {
+                        prefix: literal_prefix(hir),
+                        dfa: Box::new(lazy_dfa(
+                            compile(std::slice::from_ref(&searched[j]), false, false)?,
+                            MatchKind::LeftmostFirst,
+                        )?),
+                    },
+                })
+            })
+            .collect::<Option<Vec<Pat>>>()?;
         if !pats.iter().any(|p| matches!(p, Pat::Tree(_))) {
             return None;
         }
