@@ -193,6 +193,24 @@ impl Translated {
         self.emit_for(target, false)
     }
 
+    /// The `Superset` form with every class of several characters printed as "any
+    /// character": a superset of the superset, for what needs only its literals (the scan's
+    /// prefilter). A required factor of a superset is required by the pattern too, and the
+    /// classes (`<HOST>`'s, Python's Unicode `\w`) were most of the cost of parsing the
+    /// printed pattern.
+    pub fn emit_literal_superset(&self) -> Result<String, TranslateError> {
+        let mut e = Emitter {
+            target: Target::Superset,
+            multiline_haystack: false,
+            any_class: true,
+            groups: Vec::new(),
+            out: String::new(),
+        };
+        collect_groups(&self.original, &mut e.groups);
+        e.node(&self.original);
+        Ok(e.out)
+    }
+
     /// The `Regular` form with each look-ahead that [`rewrite_except_word`] removed printed
     /// as a mark, `\b{start-half}` + `w` + `\b{end-half}`, before its repetition `C{m,M}`:
     /// the skeleton matcher reads the pair as "the maximal run of `C`, if it is not `w`",
@@ -207,6 +225,7 @@ impl Translated {
         let mut e = Emitter {
             target: Target::Regular,
             multiline_haystack: false,
+            any_class: false,
             groups: Vec::new(),
             out: String::new(),
         };
@@ -221,6 +240,7 @@ impl Translated {
         let mut e = Emitter {
             target: Target::Fancy,
             multiline_haystack: false,
+            any_class: false,
             groups: Vec::new(),
             out: String::new(),
         };
@@ -272,6 +292,7 @@ impl Translated {
         let mut e = Emitter {
             target,
             multiline_haystack,
+            any_class: false,
             groups: Vec::new(),
             out: String::new(),
         };
@@ -1513,6 +1534,9 @@ struct Emitter<'a> {
     target: Target,
     /// Exact on haystacks of several lines (see [`Translated::emit_for`]).
     multiline_haystack: bool,
+    /// Every class of more than one character prints as "any character" (see
+    /// [`Translated::emit_literal_superset`]).
+    any_class: bool,
     groups: Vec<(usize, &'a Node)>,
     out: String,
 }
@@ -1575,6 +1599,27 @@ impl Emitter<'_> {
     }
 
     fn node(&mut self, n: &Node) {
+        if self.any_class {
+            match n {
+                Node::Class {
+                    items,
+                    neg: false,
+                    icase: false,
+                    ..
+                } if matches!(items[..], [ClassItem::Range(a, b)] if a == b) => {
+                    // A one-character class is that character (as regex-syntax reads it).
+                    if let [ClassItem::Range(c, _)] = items[..] {
+                        self.node(&Node::Lit(c, false));
+                    }
+                    return;
+                }
+                Node::Dot(_) | Node::Class { .. } | Node::Perl(..) | Node::ClassMinus { .. } => {
+                    self.out.push_str("(?s:.)");
+                    return;
+                }
+                _ => {}
+            }
+        }
         match n {
             Node::Empty => self.out.push_str("(?:)"),
             Node::Lit(c, icase) => {

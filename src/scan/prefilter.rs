@@ -15,7 +15,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex_syntax::hir::{Hir, HirKind};
 
 use crate::pattern::tags::expand_tags;
-use crate::pattern::translate::{translate, Target};
+use crate::pattern::translate::translate;
 use crate::pattern::{FilterRegexes, UseDns};
 
 /// Literals shorter than this make a prefilter that rejects almost nothing.
@@ -134,7 +134,7 @@ fn required_literals(python: &str, usedns: UseDns) -> Option<Vec<Vec<u8>>> {
     let expanded = expand_tags(python, usedns).ok()?;
     let superset = translate(&expanded, false)
         .ok()?
-        .emit(Target::Superset)
+        .emit_literal_superset()
         .ok()?;
     let hir = regex_syntax::ParserBuilder::new()
         .build()
@@ -199,6 +199,68 @@ fn best_of_concat(parts: &[Hir]) -> Option<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pattern::translate::Target;
+
+    /// The required literals of `python` read from its plain superset form (what the
+    /// prefilter parsed before it printed classes as "any character").
+    fn superset_literals(python: &str) -> Option<Vec<Vec<u8>>> {
+        let expanded = expand_tags(python, UseDns::Warn).ok()?;
+        let superset = translate(&expanded, false)
+            .ok()?
+            .emit(Target::Superset)
+            .ok()?;
+        required(
+            &regex_syntax::ParserBuilder::new()
+                .build()
+                .parse(&superset)
+                .ok()?,
+        )
+    }
+
+    /// Classes printed as "any character" leave the required literals as they were, on
+    /// hand-made cases, the embedded filter and every stock fail2ban filter installed.
+    #[test]
+    fn any_character_classes_keep_the_literals() {
+        let mut regexes: Vec<String> = [
+            r"^x[a]y <HOST> [.]z$",
+            r"^(?i)abc <HOST> def$",
+            r"^ab[^c]de <HOST> f\wg\dh$",
+            r"^(?:Host )?<HOST> (?:failed (?:to authenticate|MD5)\b|tried)",
+            r"^a(?=bc)bcd <HOST>(?!x) (\w+) \1 end$",
+            r"^[\[(]?x <HOST> [[:]y . z$",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut add = |d: crate::f2b::filter::FilterDef| {
+            regexes.extend(d.prefregex);
+            regexes.extend(d.failregex);
+            regexes.extend(d.ignoreregex);
+        };
+        let none = std::path::Path::new("/nonexistent");
+        add(crate::f2b::filter::load_filter(none, "asterisk").unwrap());
+        let stock = std::path::Path::new("/etc/fail2ban");
+        if let Ok(dir) = std::fs::read_dir(stock.join("filter.d")) {
+            for e in dir.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(n) = name.strip_suffix(".conf") {
+                    if let Ok(d) = crate::f2b::filter::load_filter(stock, n) {
+                        add(d);
+                    }
+                }
+            }
+        }
+        let mut compared = 0;
+        for re in &regexes {
+            assert_eq!(
+                required_literals(re, UseDns::Warn),
+                superset_literals(re),
+                "{re}"
+            );
+            compared += 1;
+        }
+        assert!(compared >= 10);
+    }
 
     fn lits(re: &str) -> Option<Vec<String>> {
         required_literals(re, UseDns::Warn).map(|v| {
