@@ -1541,6 +1541,22 @@ struct Emitter<'a> {
     out: String,
 }
 
+/// The character of a class that holds exactly one, case-sensitively.
+fn single_char(n: &Node) -> Option<char> {
+    match n {
+        Node::Class {
+            items,
+            neg: false,
+            icase: false,
+            ..
+        } => match items[..] {
+            [ClassItem::Range(a, b)] if a == b => Some(a),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn push_cp(out: &mut String, c: char) {
     let _ = write!(out, "\\x{{{:x}}}", c as u32);
 }
@@ -1600,24 +1616,15 @@ impl Emitter<'_> {
 
     fn node(&mut self, n: &Node) {
         if self.any_class {
-            match n {
-                Node::Class {
-                    items,
-                    neg: false,
-                    icase: false,
-                    ..
-                } if matches!(items[..], [ClassItem::Range(a, b)] if a == b) => {
-                    // A one-character class is that character (as regex-syntax reads it).
-                    if let [ClassItem::Range(c, _)] = items[..] {
-                        self.node(&Node::Lit(c, false));
-                    }
-                    return;
-                }
-                Node::Dot(_) | Node::Class { .. } | Node::Perl(..) | Node::ClassMinus { .. } => {
-                    self.out.push_str("(?s:.)");
-                    return;
-                }
-                _ => {}
+            // A one-character class is that character, as regex-syntax reads it.
+            if let Some(c) = single_char(n) {
+                return self.node(&Node::Lit(c, false));
+            }
+            if matches!(
+                n,
+                Node::Dot(_) | Node::Class { .. } | Node::Perl(..) | Node::ClassMinus { .. }
+            ) {
+                return self.out.push_str("(?s:.)");
             }
         }
         match n {

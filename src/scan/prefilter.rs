@@ -232,34 +232,38 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let mut add = |d: crate::f2b::filter::FilterDef| {
+        let add = |regexes: &mut Vec<String>, d: crate::f2b::filter::FilterDef| {
             regexes.extend(d.prefregex);
             regexes.extend(d.failregex);
             regexes.extend(d.ignoreregex);
         };
         let none = std::path::Path::new("/nonexistent");
-        add(crate::f2b::filter::load_filter(none, "asterisk").unwrap());
+        add(
+            &mut regexes,
+            crate::f2b::filter::load_filter(none, "asterisk").unwrap(),
+        );
+        let before_stock = regexes.len();
         let stock = std::path::Path::new("/etc/fail2ban");
+        let has_stock = stock.join("filter.d/asterisk.conf").exists();
         if let Ok(dir) = std::fs::read_dir(stock.join("filter.d")) {
             for e in dir.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if let Some(n) = name.strip_suffix(".conf") {
                     if let Ok(d) = crate::f2b::filter::load_filter(stock, n) {
-                        add(d);
+                        add(&mut regexes, d);
                     }
                 }
             }
         }
-        let mut compared = 0;
+        // fail2ban's filters hold hundreds of regexes (the test command installs them).
+        assert!(!has_stock || regexes.len() - before_stock > 100);
         for re in &regexes {
             assert_eq!(
                 required_literals(re, UseDns::Warn),
                 superset_literals(re),
                 "{re}"
             );
-            compared += 1;
         }
-        assert!(compared >= 10);
     }
 
     fn lits(re: &str) -> Option<Vec<String>> {
