@@ -87,6 +87,15 @@ fn search_state(d: &DateDetector) -> String {
     )
 }
 
+/// `d.detect(l)`, checked against `full`, a detector made to answer `l` in full: the same
+/// answer and the same search state (`what` names the case).
+fn detect_like_full(d: &mut DateDetector, full: &mut DateDetector, l: &str, what: &str) {
+    let want = full.detect(l);
+    let got = d.detect(l);
+    assert_eq!(got, want, "{what}");
+    assert_eq!(search_state(d), search_state(full), "{what}");
+}
+
 /// A line with the key of the line before it only adds to the hit counters: the answers,
 /// the counters and the search state (order, last positions and characters) stay those of
 /// a detector that updates everything on every line, over runs of one second, other
@@ -120,18 +129,11 @@ fn a_repeated_key_leaves_the_state_a_full_update_would() {
             };
             prev = pick;
             let l = pool[pick];
-            let before = d.fast_answers;
+            let (before, was_settled) = (d.fast_answers, d.settled);
             full.settled = false;
-            let want = full.detect(l);
-            let was_settled = d.settled;
-            let got = d.detect(l);
+            let what = format!("datepattern {dp:?}, line {n} {l:?}");
+            detect_like_full(&mut d, &mut full, l, &what);
             again += usize::from(was_settled && d.settled && d.fast_answers > before);
-            assert_eq!(got, want, "datepattern {dp:?}, line {n} {l:?}");
-            assert_eq!(
-                search_state(&d),
-                search_state(&full),
-                "datepattern {dp:?}, line {n} {l:?}"
-            );
         }
         assert_eq!(d.hits_by_id(), full.hits_by_id());
         assert!(
@@ -197,14 +199,8 @@ fn the_next_second_gives_the_answer_of_a_parse() {
         for (n, l) in lines.iter().enumerate() {
             full.memo = None;
             full.settled = false;
-            let want = full.detect(l);
-            let got = d.detect(l);
-            assert_eq!(got, want, "datepattern {dp:?}, line {n} {l:?}");
-            assert_eq!(
-                search_state(&d),
-                search_state(&full),
-                "datepattern {dp:?}, line {n} {l:?}"
-            );
+            let what = format!("datepattern {dp:?}, line {n} {l:?}");
+            detect_like_full(&mut d, &mut full, l, &what);
         }
         assert_eq!(d.hits_by_id(), full.hits_by_id());
         assert!(

@@ -199,16 +199,7 @@ impl Translated {
     /// classes (`<HOST>`'s, Python's Unicode `\w`) were most of the cost of parsing the
     /// printed pattern.
     pub fn emit_literal_superset(&self) -> Result<String, TranslateError> {
-        let mut e = Emitter {
-            target: Target::Superset,
-            multiline_haystack: false,
-            any_class: true,
-            groups: Vec::new(),
-            out: String::new(),
-        };
-        collect_groups(&self.original, &mut e.groups);
-        e.node(&self.original);
-        Ok(e.out)
+        Ok(print(&self.original, Target::Superset, true))
     }
 
     /// The `Regular` form with each look-ahead that [`rewrite_except_word`] removed printed
@@ -222,31 +213,13 @@ impl Translated {
         if !self.is_regular() {
             return None;
         }
-        let mut e = Emitter {
-            target: Target::Regular,
-            multiline_haystack: false,
-            any_class: false,
-            groups: Vec::new(),
-            out: String::new(),
-        };
-        collect_groups(marked, &mut e.groups);
-        e.node(marked);
-        Some(e.out)
+        Some(print(marked, Target::Regular, false))
     }
 
     /// The `Fancy` form of the tree as parsed (without [`rewrite_except_word`]).
     #[cfg(test)]
     fn emit_original_fancy(&self) -> String {
-        let mut e = Emitter {
-            target: Target::Fancy,
-            multiline_haystack: false,
-            any_class: false,
-            groups: Vec::new(),
-            out: String::new(),
-        };
-        collect_groups(&self.original, &mut e.groups);
-        e.node(&self.original);
-        e.out
+        print(&self.original, Target::Fancy, false)
     }
 
     /// Has a non-MULTILINE `$` (end, or before a final `\n`): on a haystack of several lines
@@ -1539,6 +1512,21 @@ struct Emitter<'a> {
     any_class: bool,
     groups: Vec<(usize, &'a Node)>,
     out: String,
+}
+
+/// `root` printed for `target` on single-line haystacks (`any_class`: see
+/// [`Translated::emit_literal_superset`]).
+fn print(root: &Node, target: Target, any_class: bool) -> String {
+    let mut e = Emitter {
+        target,
+        multiline_haystack: false,
+        any_class,
+        groups: Vec::new(),
+        out: String::new(),
+    };
+    collect_groups(root, &mut e.groups);
+    e.node(root);
+    e.out
 }
 
 /// The character of a class that holds exactly one, case-sensitively.
